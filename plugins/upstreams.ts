@@ -1,0 +1,25 @@
+/**
+ * Keep-alive pools for every configured service. Closed on shutdown after the server
+ * stopped accepting, so in-flight proxied requests finish first.
+ */
+import fp from 'fastify-plugin'
+import type { ServiceConfig } from '../src/config/types.js'
+import { Upstreams } from '../src/upstream/service-pool.js'
+
+export interface UpstreamsPluginOptions {
+  services: Readonly<Record<string, ServiceConfig>>
+}
+
+export default fp<UpstreamsPluginOptions>(async function upstreamsPlugin (app, opts) {
+  const upstreams = new Upstreams(opts.services)
+  app.decorate('upstreams', upstreams)
+  app.addHook('onClose', async () => {
+    await upstreams.close()
+  })
+}, { name: 'upstreams', fastify: '5.x' })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    upstreams: Upstreams
+  }
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * The `junction` command.
+ *   junction start --config FILE   validate, open the store, listen; graceful stop on SIGTERM/SIGINT
+ *   junction check FILE            validate and print the route table (exit 0), or every error (exit 1)
+ */
+import { parseArgs } from 'node:util'
+import closeWithGrace from 'close-with-grace'
+import { ConfigError } from './config/config-error.js'
+import { loadConfig } from './config/load.js'
+import { formatRouteTable } from './config/route-table.js'
+import type { GatewayConfig } from './config/types.js'
+import { buildGateway } from './gateway.js'
+
+const USAGE = `Usage:
+  junction start --config FILE   start the gateway
+  junction check FILE            validate a config file and print its route table
+
+Environment: JUNCTION_PORT, JUNCTION_HOST, JUNCTION_STORE_URL, ADMIN_TOKEN override the file (docs/config.md).`
+
+function fail (message: string, code = 1): never {
+  process.stderr.write(message.endsWith('\n') ? message : message + '\n')
+  process.exit(code)
+}
+
+async function load (file: string): Promise<GatewayConfig> {
+  try {
+    return await loadConfig(file)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      const lines = err.issues.map(i => `  ${i.path}: ${i.message}`)
+      fail(`junction: ${file} is not a valid config (${err.issues.length} ${err.issues.length === 1 ? 'error' : 'errors'}):\n${lines.join('\n')}`)
+    }
+    throw err
+  }
+}
+
+async function check (file: string): Promise<void> {
+  const config = await load(file)
+  process.stdout.write(`${file} is valid.\n\n${formatRouteTable(config)}\n`)
+}
+
+async function start (file: string): Promise<void> {
+  const config = await load(file)
+  let app
+  try {
+    app = await buildGateway(config)
+  } catch (err) {
+    fail(`junction: could not start: ${(err as Error).message}`)
+  }
+  const gateway = app
+  closeWithGrace({ delay: config.server.shutdownTimeoutMs }, async ({ signal, err }) => {
+    if (err !== undefined) gateway.log.error({ err }, 'fatal error, shutting down')
+    else gateway.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    await gateway.close()
+  })
+  try {
+    await gateway.listen({ port: config.server.port, host: config.server.host })
+  } catch (err) {
+    await gateway.close().catch(() => {})
+    fail(`junction: could not listen on ${config.server.host}:${config.server.port}: ${(err as Error).message}`)
+  }
+  gateway.log.info({ config: config.source, store: config.store.kind }, `routes\n${formatRouteTable(config)}`)
+}
+
+async function main (argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'start': {
+      const { values, positionals } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, allowPositionals: true })
+      const file = values.config ?? positionals[0]
+      if (file === undefined) fail(`junction start: which config? Pass --config FILE.\n\n${USAGE}`)
+      return await start(file)
+    }
+    case 'check': {
+      const { values, positionals } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, allowPositionals: true })
+      const file = positionals[0] ?? values.config
+      if (file === undefined) fail(`junction check: which config? Pass FILE.\n\n${USAGE}`)
+      return await check(file)
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE + '\n')
+      return
+    default:
+      fail(`junction: unknown command "${command}".\n\n${USAGE}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  fail(`junction: ${(err as Error).stack ?? String(err)}`)
+})

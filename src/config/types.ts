@@ -1,0 +1,81 @@
+/**
+ * The resolved configuration: what the rest of Junction reads after the file has been
+ * parsed, env-substituted, validated and normalised (durations in milliseconds, sizes in
+ * bytes, defaults filled in). The loader freezes it deeply; nothing may mutate it.
+ *
+ * The file format (what users write) is described by the JSON Schema in ./schema.ts;
+ * this is its normalised form.
+ */
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
+
+export interface ServerConfig {
+  readonly host: string
+  readonly port: number
+  /** Default request body limit in bytes; a route may raise or lower it. */
+  readonly bodyLimit: number
+  /** How long graceful shutdown waits for in-flight requests before closing them. */
+  readonly shutdownTimeoutMs: number
+  /** Trust X-Forwarded-* from the peer (true when behind nginx). */
+  readonly trustProxy: boolean
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+}
+
+export interface EmbeddedStoreConfig {
+  readonly kind: 'embedded'
+  /** Directory of the append-only journal. */
+  readonly dir: string
+  /** `always`: fsync before acknowledging; `batch`: write() before acknowledging, fsync every interval. */
+  readonly fsync: 'always' | 'batch'
+}
+
+export interface RedisStoreConfig {
+  readonly kind: 'redis'
+  readonly url: string
+  /** Prefix of every key Junction writes; keys carry hash tags for Redis Cluster. */
+  readonly prefix: string
+}
+
+export type StoreConfig = EmbeddedStoreConfig | RedisStoreConfig
+
+export interface ServiceConfig {
+  readonly name: string
+  readonly urls: readonly string[]
+  /** Time to wait for response headers, and between body chunks. */
+  readonly timeoutMs: number
+  readonly connectTimeoutMs: number
+  /** Keep-alive connections per upstream URL. */
+  readonly connections: number
+  readonly keepAliveTimeoutMs: number
+}
+
+export interface ProxyRouteConfig {
+  readonly kind: 'proxy'
+  /** Index in the file's `routes` array, so runtime errors can point at the config. */
+  readonly index: number
+  /** Path prefix matched on the gateway, e.g. `/api/users`. */
+  readonly prefix: string
+  readonly service: string
+  /** What the prefix is replaced with toward the service (default: the prefix itself). */
+  readonly rewrite: string
+  /** Methods accepted; all when absent. */
+  readonly methods: readonly HttpMethod[]
+  readonly bodyLimit: number
+}
+
+export type RouteConfig = ProxyRouteConfig
+
+export interface AdminConfig {
+  /** Admin API and dashboard are disabled entirely when no token is set. */
+  readonly token: string | undefined
+}
+
+export interface GatewayConfig {
+  /** Absolute path of the file this was loaded from, when it came from a file. */
+  readonly source: string | undefined
+  readonly server: ServerConfig
+  readonly store: StoreConfig
+  readonly admin: AdminConfig
+  readonly services: Readonly<Record<string, ServiceConfig>>
+  readonly routes: readonly RouteConfig[]
+}

@@ -1,0 +1,90 @@
+/**
+ * The error catalogue: every error Junction answers a client with is built here,
+ * with a stable `code`, an HTTP status and a human title. Other files import these
+ * constructors and throw them; `problem()` turns any of them into an RFC 9457
+ * `application/problem+json` body. test/errors.test.ts pins the list of codes.
+ */
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+export interface ProblemDetails {
+  type: string
+  title: string
+  status: number
+  detail: string
+  code: string
+  instance?: string
+  service?: string
+  [extension: string]: unknown
+}
+
+export class JunctionError extends Error {
+  readonly code: string
+  readonly statusCode: number
+  readonly title: string
+  readonly service: string | undefined
+  readonly extensions: Record<string, unknown>
+
+  constructor (code: string, statusCode: number, title: string, detail: string,
+    opts: { service?: string, cause?: unknown, extensions?: Record<string, unknown> } = {}) {
+    super(detail, opts.cause === undefined ? undefined : { cause: opts.cause })
+    this.name = 'JunctionError'
+    this.code = code
+    this.statusCode = statusCode
+    this.title = title
+    this.service = opts.service
+    this.extensions = opts.extensions ?? {}
+  }
+
+  toProblem (instance?: string): ProblemDetails {
+    const body: ProblemDetails = {
+      type: `https://junction.dev/problems/${this.code.toLowerCase().replaceAll('_', '-')}`,
+      title: this.title,
+      status: this.statusCode,
+      detail: this.message,
+      code: this.code,
+      ...this.extensions
+    }
+    if (this.service !== undefined) body.service = this.service
+    if (instance !== undefined) body.instance = instance
+    return body
+  }
+}
+
+type Factory<A extends unknown[]> = ((...args: A) => JunctionError) & { code: string, statusCode: number }
+
+function define<A extends unknown[]> (code: string, statusCode: number, title: string,
+  build: (...args: A) => { detail: string, service?: string, cause?: unknown, extensions?: Record<string, unknown> }): Factory<A> {
+  const factory = (...args: A): JunctionError => {
+    const { detail, ...opts } = build(...args)
+    return new JunctionError(code, statusCode, title, detail, opts)
+  }
+  return Object.assign(factory, { code, statusCode })
+}
+
+export const errors = {
+  notFound: define('JUNCTION_NOT_FOUND', 404, 'Not Found',
+    (method: string, path: string) => ({ detail: `No route matches ${method} ${path}.` })),
+  methodNotAllowed: define('JUNCTION_METHOD_NOT_ALLOWED', 405, 'Method Not Allowed',
+    (method: string, path: string) => ({ detail: `${method} is not allowed on ${path}.` })),
+  badRequest: define('JUNCTION_BAD_REQUEST', 400, 'Bad Request',
+    (detail: string, cause?: unknown) => ({ detail, cause })),
+  bodyTooLarge: define('JUNCTION_BODY_TOO_LARGE', 413, 'Content Too Large',
+    (limit: number) => ({ detail: `The request body exceeds this route's limit of ${limit} bytes.`, extensions: { limit } })),
+  upstreamUnavailable: define('JUNCTION_UPSTREAM_UNAVAILABLE', 502, 'Bad Gateway',
+    (service: string, cause?: unknown) => ({ detail: `Service "${service}" could not be reached.`, service, cause })),
+  upstreamReset: define('JUNCTION_UPSTREAM_RESET', 502, 'Bad Gateway',
+    (service: string, cause?: unknown) => ({ detail: `Service "${service}" closed the connection before answering completely.`, service, cause })),
+  upstreamTimeout: define('JUNCTION_UPSTREAM_TIMEOUT', 504, 'Gateway Timeout',
+    (service: string, timeoutMs: number, cause?: unknown) => ({ detail: `Service "${service}" did not answer within ${timeoutMs} ms.`, service, cause })),
+  upstreamConnectTimeout: define('JUNCTION_UPSTREAM_CONNECT_TIMEOUT', 504, 'Gateway Timeout',
+    (service: string, timeoutMs: number, cause?: unknown) => ({ detail: `Service "${service}" did not accept a connection within ${timeoutMs} ms.`, service, cause })),
+  upstreamFailed: define('JUNCTION_UPSTREAM_FAILED', 502, 'Bad Gateway',
+    (service: string, cause?: unknown) => ({ detail: `The call to service "${service}" failed.`, service, cause })),
+  notReady: define('JUNCTION_NOT_READY', 503, 'Service Unavailable',
+    (reason: string, cause?: unknown) => ({ detail: reason, cause })),
+  internal: define('JUNCTION_INTERNAL', 500, 'Internal Server Error',
+    (cause?: unknown) => ({ detail: 'Junction failed to handle this request; the error is in its log under this request id.', cause }))
+} as const
+
+export type ErrorCatalogue = typeof errors

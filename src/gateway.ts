@@ -1,0 +1,65 @@
+/**
+ * The composition root: turns a validated config into a Fastify server. Cross-cutting
+ * plugins come first (errors, logging, store, upstream pools), then the gateway's own
+ * endpoints (routes/), then the user's configured routes.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { GatewayConfig } from './config/types.js'
+import { openStore } from './store/open-store.js'
+import type { Store } from './store/store.js'
+import problemDetails from '../plugins/problem-details.js'
+import requestLog from '../plugins/request-log.js'
+import storePlugin from '../plugins/store.js'
+import upstreamsPlugin from '../plugins/upstreams.js'
+import proxyRoutes from '../plugins/proxy-routes.js'
+import healthRoutes from '../routes/health.js'
+
+export interface GatewayOptions {
+  /** A pino logger to use; by default one at the config's level writing to stdout. */
+  logger?: FastifyBaseLogger
+  /** An already open store (tests share one); by default opened from `config.store`. */
+  store?: Store
+}
+
+/** A client's request id is kept when it is short and printable, so it cannot forge log lines. */
+const REQUEST_ID = /^[\w\-.:@/+=]{1,128}$/
+
+function requestId (req: IncomingMessage): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+}
+
+export async function buildGateway (config: GatewayConfig, opts: GatewayOptions = {}): Promise<FastifyInstance> {
+  const store = opts.store ?? await openStore(config.store)
+  const logging = opts.logger !== undefined
+    ? { loggerInstance: opts.logger }
+    : { logger: { level: config.server.logLevel } }
+  const app = Fastify({
+    ...logging,
+    bodyLimit: config.server.bodyLimit,
+    trustProxy: config.server.trustProxy,
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    requestIdLogLabel: 'reqId',
+    genReqId: requestId,
+    return503OnClosing: true,
+    // Idle keep-alive connections are closed at shutdown; busy ones finish their request.
+    forceCloseConnections: 'idle'
+  }) as unknown as FastifyInstance
+
+  try {
+    await app.register(problemDetails)
+    await app.register(requestLog)
+    await app.register(storePlugin, { store })
+    await app.register(upstreamsPlugin, { services: config.services })
+    await app.register(healthRoutes)
+    await app.register(proxyRoutes, { routes: config.routes, trustProxy: config.server.trustProxy })
+    await app.ready()
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw err
+  }
+  return app
+}

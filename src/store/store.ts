@@ -1,0 +1,88 @@
+/**
+ * The store seam. Everything Junction keeps outside a single request goes through this
+ * one small interface, implemented twice: `EmbeddedStore` (in-process, with an
+ * append-only journal for what must survive a crash) and `RedisStore` (ioredis; key
+ * names carry hash tags so every multi-key operation stays in one Redis Cluster slot).
+ * Both pass the same contract suite (test/store-contract.ts).
+ *
+ * Keys given to the store are logical names (`cache:abc`, `tag:user:7`); each
+ * implementation maps them to its own physical layout.
+ */
+
+export interface SetOptions {
+  /** Expire the entry after this many milliseconds. */
+  ttlMs?: number
+  /**
+   * Must survive a crash of the process. The embedded store journals such entries;
+   * Redis is as durable as its persistence settings (AOF, see docs/deployment.md).
+   * Cache entries are not durable: losing them on restart costs only a refill.
+   */
+  durable?: boolean
+}
+
+export interface QueueEntry {
+  /** Store-assigned, unique and increasing within a queue. */
+  readonly id: string
+  readonly fields: Readonly<Record<string, string>>
+  /** How many times this entry has been handed out by `claim`, this time included. */
+  readonly deliveries: number
+}
+
+export interface QueueStats {
+  /** Entries appended and not yet acknowledged (waiting or in flight). */
+  readonly length: number
+  /** Entries currently held by a consumer (handed out, not acknowledged). */
+  readonly inFlight: number
+  /** Epoch milliseconds of the oldest unacknowledged entry, if any. */
+  readonly oldestAt: number | undefined
+}
+
+/**
+ * A durable work queue with competing consumers, shaped after Redis Streams consumer
+ * groups: entries are handed to one consumer at a time and come back to whoever claims
+ * next if they are not acknowledged within the visibility timeout.
+ */
+export interface DurableQueue {
+  readonly name: string
+  /** Appends one entry; when the promise resolves the entry is durable. */
+  append (fields: Record<string, string>): Promise<string>
+  /**
+   * Hands out up to `count` entries to `consumer`: first entries whose holder has not
+   * acknowledged them within `visibilityMs` (reclaimed), then entries never handed out.
+   */
+  claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]>
+  /** Acknowledges (and removes) entries; unknown ids are ignored. Durable on resolve. */
+  ack (ids: readonly string[]): Promise<void>
+  stats (): Promise<QueueStats>
+}
+
+export type MessageHandler = (message: string) => void
+
+export interface Store {
+  readonly kind: 'embedded' | 'redis'
+
+  get (key: string): Promise<Buffer | null>
+  set (key: string, value: Buffer | string, opts?: SetOptions): Promise<void>
+  /** Sets only if the key does not exist (a lock or a first writer); true when it was set. */
+  setIfAbsent (key: string, value: Buffer | string, opts?: SetOptions): Promise<boolean>
+  /** Deletes keys; resolves to how many existed. */
+  delete (keys: readonly string[]): Promise<number>
+  /** Atomically increments an integer counter (missing = 0); durable counters survive a crash. */
+  incr (key: string, opts?: { durable?: boolean }): Promise<number>
+
+  /** Adds members to a set (tags → cache keys). `ttlMs` refreshes the set's expiry. */
+  addToSet (key: string, members: readonly string[], opts?: { ttlMs?: number }): Promise<void>
+  setMembers (key: string): Promise<string[]>
+
+  queue (name: string): DurableQueue
+
+  /** Delivers to every subscriber in every process sharing this store (this one too). */
+  publish (channel: string, message: string): Promise<void>
+  /** Resolves once the subscription is active; the returned function unsubscribes. */
+  subscribe (channel: string, handler: MessageHandler): Promise<() => Promise<void>>
+
+  /** Resolves when the store can serve requests, rejects with the reason otherwise. */
+  ping (): Promise<void>
+  /** Flushes what must be durable and releases every resource. */
+  close (): Promise<void>
+}

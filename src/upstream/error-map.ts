@@ -1,0 +1,36 @@
+/**
+ * Maps what undici and the socket layer throw to the error catalogue, keeping the
+ * original as `cause`. Clients learn which service failed and how, never the internal URL.
+ */
+import { errors, JunctionError } from '../errors.js'
+import type { ServiceConfig } from '../config/types.js'
+
+function codeOf (err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
+  return undefined
+}
+
+export function upstreamError (service: ServiceConfig, err: unknown): JunctionError {
+  if (err instanceof JunctionError) return err
+  const code = codeOf(err) ?? codeOf((err as { cause?: unknown } | null)?.cause)
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return errors.upstreamConnectTimeout(service.name, service.connectTimeoutMs, err)
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return errors.upstreamTimeout(service.name, service.timeoutMs, err)
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return errors.upstreamUnavailable(service.name, err)
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return errors.upstreamReset(service.name, err)
+    default:
+      return errors.upstreamFailed(service.name, err)
+  }
+}

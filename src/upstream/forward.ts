@@ -1,0 +1,73 @@
+/**
+ * Forwards one HTTP request to a service and hands back the streaming response.
+ * Plain TypeScript over undici (no Fastify): the proxy routes, and later composition and
+ * delivery, share it. Bodies stream in both directions; nothing is buffered.
+ */
+import type { OutgoingHttpHeaders } from 'node:http'
+import { pipeline, type Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { errors, JunctionError } from '../errors.js'
+import { BodyLimit } from './body-limit.js'
+import { upstreamError } from './error-map.js'
+import { clientResponseHeaders } from './headers.js'
+import type { ServicePool } from './service-pool.js'
+
+export interface ForwardRequest {
+  readonly method: Dispatcher.HttpMethod
+  /** Path and query string toward the service. */
+  readonly path: string
+  readonly headers: Record<string, string | string[]>
+  /** The client's body, when the request has one. */
+  readonly body: Readable | undefined
+  /** Bytes the body may have; crossing it fails the request with 413. */
+  readonly bodyLimit: number
+  /** Aborts the upstream call (the client went away). */
+  readonly signal?: AbortSignal
+}
+
+export interface ForwardResponse {
+  readonly statusCode: number
+  readonly headers: OutgoingHttpHeaders
+  readonly body: Readable
+  /** Origin of the upstream URL that answered (for logs, never for clients). */
+  readonly origin: string
+}
+
+export async function forward (service: ServicePool, req: ForwardRequest): Promise<ForwardResponse> {
+  const declared = req.headers['content-length']
+  if (typeof declared === 'string' && Number(declared) > req.bodyLimit) {
+    throw errors.bodyTooLarge(req.bodyLimit)
+  }
+
+  let body: Readable | undefined
+  let bodyError: JunctionError | undefined
+  if (req.body !== undefined) {
+    const limiter = new BodyLimit(req.bodyLimit)
+    // pipeline() destroys both sides on error; remember a limit error because undici
+    // may report it wrapped, or as a socket error on its side.
+    pipeline(req.body, limiter, (err) => {
+      if (err instanceof JunctionError) bodyError = err
+    })
+    body = limiter
+  }
+
+  const upstream = service.pick()
+  try {
+    const res = await upstream.pool.request({
+      method: req.method,
+      path: req.path,
+      headers: req.headers,
+      body: body ?? null,
+      signal: req.signal
+    })
+    return {
+      statusCode: res.statusCode,
+      headers: clientResponseHeaders(res.headers),
+      body: res.body,
+      origin: upstream.origin
+    }
+  } catch (err) {
+    if (bodyError !== undefined) throw bodyError
+    throw upstreamError(service.config, err)
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * Path rewriting for proxy routes: the matched prefix is replaced by the route's
+ * `rewrite`, the rest of the path and the query string are kept byte for byte
+ * (no decoding and re-encoding, so upstreams see exactly what the client sent).
+ */
+export function rewritePath (url: string, prefix: string, rewrite: string): string {
+  // The router only sends here URLs equal to the prefix or continuing it with '/' or '?'.
+  const rest = url.slice(prefix.length)
+  let base = rewrite
+  if (base.endsWith('/') && rest.startsWith('/')) base = base.slice(0, -1)
+  const path = base + rest
+  if (path === '' || path.startsWith('?')) return '/' + path
+  return path
+}
