@@ -1,0 +1,35 @@
+import t from 'tap'
+import { errors, JunctionError } from '../src/errors.js'
+
+t.test('the error catalogue is pinned: codes and statuses change only on purpose', async t => {
+  const catalogue = Object.fromEntries(Object.entries(errors).map(([name, f]) => [name, [f.code, f.statusCode]]))
+  t.same(catalogue, {
+    notFound: ['JUNCTION_NOT_FOUND', 404],
+    methodNotAllowed: ['JUNCTION_METHOD_NOT_ALLOWED', 405],
+    badRequest: ['JUNCTION_BAD_REQUEST', 400],
+    bodyTooLarge: ['JUNCTION_BODY_TOO_LARGE', 413],
+    upstreamUnavailable: ['JUNCTION_UPSTREAM_UNAVAILABLE', 502],
+    upstreamReset: ['JUNCTION_UPSTREAM_RESET', 502],
+    upstreamTimeout: ['JUNCTION_UPSTREAM_TIMEOUT', 504],
+    upstreamConnectTimeout: ['JUNCTION_UPSTREAM_CONNECT_TIMEOUT', 504],
+    upstreamFailed: ['JUNCTION_UPSTREAM_FAILED', 502],
+    notReady: ['JUNCTION_NOT_READY', 503],
+    internal: ['JUNCTION_INTERNAL', 500]
+  })
+})
+
+t.test('an error renders as RFC 9457 problem details', async t => {
+  const cause = new Error('ECONNREFUSED 10.0.0.7:3001')
+  const err = errors.upstreamUnavailable('users', cause)
+  t.type(err, JunctionError)
+  t.equal(err.cause, cause)
+  t.same(err.toProblem('/api/users/1'), {
+    type: 'https://junction.dev/problems/junction-upstream-unavailable',
+    title: 'Bad Gateway',
+    status: 502,
+    detail: 'Service "users" could not be reached.',
+    code: 'JUNCTION_UPSTREAM_UNAVAILABLE',
+    service: 'users',
+    instance: '/api/users/1'
+  })
+})
