@@ -27,8 +27,8 @@
  * renamed over the journal (atomic on POSIX), so a crash leaves either journal intact.
  *
  * On open the journal is replayed; a torn final record (a crash in the middle of a
- * write) is ignored and truncated off. Garbage followed by valid records is corruption,
- * and opening refuses rather than silently dropping acknowledged data.
+ * write(): an unterminated last line) is ignored and truncated off. Any other unreadable
+ * line is corruption, and opening refuses rather than silently dropping acknowledged data.
  *
  * What is not journaled: cache entries, sets (tag indexes of cache entries), pub/sub, and
  * queue in-flight state. After a restart every unacknowledged entry is claimable again
@@ -345,19 +345,26 @@ async function fsyncDir (dir: string): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // Replay.
 
-interface ReplayResult { validBytes: number, totalBytes: number, records: number }
+interface ReplayResult { validBytes: number, totalBytes: number }
+
+/** How every record line starts (JSON.stringify keeps key order): tells a torn record from foreign data. */
+const RECORD_START = Buffer.from('{"op":"')
 
 /**
  * Reads the journal line by line (in 1 MB reads: it may be far larger than we want in one
- * string) and hands every record to `apply`. A final unparsable stretch is a torn write;
- * an unparsable line followed by valid ones is corruption and throws.
+ * string) and hands every record to `apply`.
+ *
+ * Every write ends with a newline, so an unterminated final piece is a torn write (a crash
+ * during write()) and is reported as invalid bytes for the caller to truncate. A
+ * newline-terminated line that is not a record is corruption, or not our file at all:
+ * that throws rather than silently drop acknowledged data.
  */
-async function replay (path: string, apply: (record: JournalRecord, line: number) => void): Promise<ReplayResult> {
+async function replay (path: string, apply: (record: JournalRecord) => void): Promise<ReplayResult> {
   let fh: FileHandle
   try {
     fh = await open(path, 'r')
   } catch (err) {
-    if (errorCode(err) === 'ENOENT') return { validBytes: 0, totalBytes: 0, records: 0 }
+    if (errorCode(err) === 'ENOENT') return { validBytes: 0, totalBytes: 0 }
     throw err
   }
   try {
@@ -366,31 +373,22 @@ async function replay (path: string, apply: (record: JournalRecord, line: number
     let pos = 0
     let validBytes = 0
     let line = 0
-    let records = 0
-    let bad: { offset: number, line: number, reason: string } | undefined
+    const refuse = (reason: string): Error => new Error(`journal ${path} is corrupt at line ${line} (byte ${validBytes}): ${reason}. ` +
+      'Refusing to open rather than lose acknowledged data: restore the file or move it away')
     const handle = (text: string, lineBytes: number): void => {
       line++
       let record: JournalRecord | undefined
-      let reason = 'not a journal record'
       try {
         record = parseRecord(JSON.parse(text))
       } catch (err) {
-        reason = (err as Error).message
+        throw refuse((err as Error).message)
       }
-      if (record === undefined) {
-        bad ??= { offset: validBytes, line, reason }
-        return
-      }
-      if (bad !== undefined) {
-        throw new Error(`journal ${path} is corrupt at line ${bad.line} (byte ${bad.offset}): ${bad.reason}; ` +
-          'valid records follow it, so this is not a torn final write. Refusing to open: restore the file or move it away')
-      }
+      if (record === undefined) throw refuse('not a journal record')
       if (line === 1 && record.op !== 'hdr') throw new Error(`${path} is not a Junction journal (no header line)`)
       if (record.op === 'hdr' && record.format !== FORMAT) {
         throw new Error(`journal ${path} has format ${record.format}; this version reads format ${FORMAT}`)
       }
-      apply(record, line)
-      records++
+      apply(record)
       validBytes += lineBytes
     }
     for (;;) {
@@ -406,7 +404,14 @@ async function replay (path: string, apply: (record: JournalRecord, line: number
       // Copy: `buf` is reused by the next read.
       carry = Buffer.from(chunk.subarray(start))
     }
-    return { validBytes, totalBytes: pos, records }
+    if (carry.length > 0) {
+      const head = carry.subarray(0, RECORD_START.length)
+      if (!RECORD_START.subarray(0, head.length).equals(head)) {
+        line++
+        throw refuse('unterminated final line that does not look like a record')
+      }
+    }
+    return { validBytes, totalBytes: pos }
   } finally {
     await fh.close()
   }

@@ -1,0 +1,381 @@
+/**
+ * The Redis store (ioredis). Physical layout, for a store prefix P:
+ *
+ *   P{<key>}          string values, counters and sets (logical key in the hash tag)
+ *   Pqueue:{<name>}   a queue: a Redis Stream with the consumer group `junction`
+ *   Pchannel:<name>   pub/sub channel (pub/sub is not slot-bound, so no hash tag)
+ *
+ * Every operation touches one physical key, and each key's companions share its hash tag,
+ * so the layout works unchanged on Redis Cluster. Multi-key deletes are sent as one
+ * command per key (pipelined) for the same reason.
+ *
+ * Queues: append = XADD; claim = one Lua script (XAUTOCLAIM entries idle for at least the
+ * visibility timeout, read their delivery counters from XPENDING, then XREADGROUP new
+ * entries), so two consumers can never be handed the same entry at once; ack = XACK+XDEL
+ * in one script, so a stream holds exactly the unacknowledged entries. Requires Redis ≥ 6.2
+ * (XAUTOCLAIM).
+ *
+ * Pub/sub uses a second connection, created on the first subscribe (a subscribed
+ * connection cannot run other commands).
+ */
+import { Redis } from 'ioredis'
+import type { RedisStoreConfig } from '../config/types.js'
+import type { DurableQueue, MessageHandler, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
+
+export interface RedisStoreOptions {
+  /** How long open() tries to connect before failing (default 5000 ms). */
+  connectTimeoutMs?: number
+  /** Connection errors after open() (ioredis reconnects by itself); default: ignored. */
+  onError?: (err: Error) => void
+}
+
+const GROUP = 'junction'
+/** Ids per ack script call: Lua's unpack() has a stack limit of a few thousand values. */
+const ACK_CHUNK = 1000
+const STREAM_ID = /^\d+-\d+$/
+const PING_TIMEOUT_MS = 2000
+
+/** KEYS[1] stream; ARGV group, consumer, count, min idle ms. Returns {{id, deliveries, {f, v, ...}}, ...}. */
+const CLAIM_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+-- The group is created on first use; '0' so that entries appended before it are included.
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+local want = tonumber(ARGV[3])
+local out = {}
+local cursor = '0-0'
+local rounds = 0
+repeat
+  local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], cursor, 'COUNT', want - #out)
+  cursor = res[1]
+  for _, e in ipairs(res[2]) do
+    -- Redis 6.2 reports entries deleted from the stream with nil fields.
+    if e and e[2] then
+      local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+      out[#out + 1] = { e[1], p[1][4], e[2] }
+    end
+  end
+  rounds = rounds + 1
+until cursor == '0-0' or #out >= want or rounds >= 100
+if #out < want then
+  local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want - #out, 'STREAMS', KEYS[1], '>')
+  if res then
+    for _, e in ipairs(res[1][2]) do out[#out + 1] = { e[1], 1, e[2] } end
+  end
+end
+return out
+`
+
+/** KEYS[1] stream; ARGV group, ids... */
+const ACK_LUA = `
+-- NOGROUP when nothing was ever claimed: the XDEL alone is then the whole ack.
+redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+`
+
+/** KEYS[1] stream; ARGV group. Returns {length, in flight, oldest id or nil}. */
+const STATS_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return { 0, 0, false } end
+local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1])
+local inFlight = 0
+if type(pending) == 'table' and not pending.err then inFlight = pending[1] end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local oldest = false
+if first[1] then oldest = first[1][1] end
+return { redis.call('XLEN', KEYS[1]), inFlight, oldest }
+`
+
+interface ScriptCommands {
+  junctionClaim (stream: string, group: string, consumer: string, count: number, minIdleMs: number): Promise<unknown>
+  junctionAck (stream: string, group: string, ...ids: string[]): Promise<unknown>
+  junctionStats (stream: string, group: string): Promise<unknown>
+}
+
+type ScriptedRedis = Redis & ScriptCommands
+
+/** The URL for messages: never the password. */
+export function redactRedisUrl (url: string): string {
+  try {
+    const u = new URL(url)
+    u.password = ''
+    return u.toString()
+  } catch {
+    return '(unparsable redis url)'
+  }
+}
+
+function pairsToRecord (flat: unknown): Record<string, string> {
+  if (!Array.isArray(flat)) return {}
+  const pairs: Array<[string, string]> = []
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([String(flat[i]), String(flat[i + 1])])
+  // fromEntries defines own properties: a field named __proto__ stays a field.
+  return Object.fromEntries(pairs)
+}
+
+function idTime (id: string): number {
+  return Number(id.slice(0, id.indexOf('-')))
+}
+
+/** Redis wants whole, positive milliseconds. */
+function px (ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs))
+}
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const
+  private sub: Redis | undefined
+  private readonly handlers = new Map<string, Set<{ readonly handler: MessageHandler }>>()
+  private closing: Promise<void> | undefined
+
+  private constructor (
+    private readonly redis: ScriptedRedis,
+    private readonly prefix: string,
+    private readonly safeUrl: string,
+    private readonly onError: (err: Error) => void
+  ) {}
+
+  static async open (config: RedisStoreConfig, opts: RedisStoreOptions = {}): Promise<RedisStore> {
+    const safeUrl = redactRedisUrl(config.url)
+    const timeoutMs = opts.connectTimeoutMs ?? 5000
+    const onError = opts.onError ?? (() => {})
+    let lastError: Error | undefined
+    const redis = new Redis(config.url, {
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      // Fail requests fast while Redis is away rather than queueing them for long.
+      maxRetriesPerRequest: 2,
+      retryStrategy: times => Math.min(50 * times, 1000)
+    })
+    redis.on('error', (err: Error) => {
+      lastError = err
+      onError(err)
+    })
+    for (const [name, lua, numberOfKeys] of [['junctionClaim', CLAIM_LUA, 1], ['junctionAck', ACK_LUA, 1], ['junctionStats', STATS_LUA, 1]] as const) {
+      redis.defineCommand(name, { lua, numberOfKeys })
+    }
+    // ioredis keeps reconnecting on its own; at boot we give it `timeoutMs`, then give up
+    // with an error that names the server, instead of hanging forever.
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => {
+          const reason = lastError === undefined ? 'no answer' : lastError.message
+          reject(new Error(`cannot reach Redis at ${safeUrl} within ${timeoutMs} ms: ${reason}`, { cause: lastError }))
+        }, timeoutMs)
+        redis.once('ready', resolve)
+        redis.connect().catch(() => {}) // a refused first attempt is retried by retryStrategy
+      })
+      await redis.ping()
+    } catch (err) {
+      redis.disconnect()
+      if (err instanceof Error && err.message.startsWith('cannot reach Redis')) throw err
+      throw new Error(`Redis at ${safeUrl} failed: ${(err as Error).message}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
+    return new RedisStore(redis as ScriptedRedis, config.prefix, safeUrl, onError)
+  }
+
+  private key (key: string): string {
+    return `${this.prefix}{${key}}`
+  }
+
+  // --- key/value -------------------------------------------------------------------------
+
+  async get (key: string): Promise<Buffer | null> {
+    return await this.redis.getBuffer(this.key(key))
+  }
+
+  async set (key: string, value: Buffer | string, opts: SetOptions = {}): Promise<void> {
+    if (opts.ttlMs === undefined) await this.redis.set(this.key(key), value)
+    else await this.redis.set(this.key(key), value, 'PX', px(opts.ttlMs))
+  }
+
+  async setIfAbsent (key: string, value: Buffer | string, opts: SetOptions = {}): Promise<boolean> {
+    const reply = opts.ttlMs === undefined
+      ? await this.redis.set(this.key(key), value, 'NX')
+      : await this.redis.set(this.key(key), value, 'PX', px(opts.ttlMs), 'NX')
+    return reply === 'OK'
+  }
+
+  async delete (keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0
+    // One UNLINK per key: a multi-key UNLINK would span Cluster slots.
+    const pipeline = this.redis.pipeline()
+    for (const key of keys) pipeline.unlink(this.key(key))
+    let count = 0
+    for (const [err, n] of await pipeline.exec() ?? []) {
+      if (err !== null) throw err
+      count += Number(n)
+    }
+    return count
+  }
+
+  async incr (key: string): Promise<number> {
+    // Durability is Redis's persistence setting (AOF); there is nothing to choose per key.
+    return await this.redis.incr(this.key(key))
+  }
+
+  // --- sets ------------------------------------------------------------------------------
+
+  async addToSet (key: string, members: readonly string[], opts: { ttlMs?: number } = {}): Promise<void> {
+    const k = this.key(key)
+    const multi = this.redis.multi()
+    if (members.length > 0) multi.sadd(k, ...members)
+    if (opts.ttlMs !== undefined) multi.pexpire(k, px(opts.ttlMs))
+    for (const [err] of await multi.exec() ?? []) {
+      if (err !== null) throw err
+    }
+  }
+
+  async setMembers (key: string): Promise<string[]> {
+    return await this.redis.smembers(this.key(key))
+  }
+
+  // --- queues ----------------------------------------------------------------------------
+
+  queue (name: string): DurableQueue {
+    const redis = this.redis
+    const stream = `${this.prefix}queue:{${name}}`
+    return {
+      name,
+      async append (fields: Record<string, string>): Promise<string> {
+        const flat = Object.entries(fields).flat()
+        // XADD needs at least one field; an empty entry gets a placeholder that claim drops.
+        const id = await redis.xadd(stream, '*', ...(flat.length > 0 ? flat : ['', '']))
+        if (id === null) throw new Error(`XADD to ${stream} returned no id`)
+        return id
+      },
+      async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
+        if (opts.count < 1) return []
+        const reply = await redis.junctionClaim(stream, GROUP, consumer, Math.floor(opts.count), Math.max(0, Math.floor(opts.visibilityMs)))
+        if (!Array.isArray(reply)) throw new Error(`unexpected claim reply from ${stream}`)
+        return reply.map((row: unknown): QueueEntry => {
+          const [id, deliveries, flat] = row as [unknown, unknown, unknown]
+          const fields = pairsToRecord(flat)
+          delete fields['']
+          return { id: String(id), deliveries: Number(deliveries), fields }
+        })
+      },
+      async ack (ids: readonly string[]): Promise<void> {
+        // Malformed ids would make XACK fail for the whole batch; they are unknown anyway.
+        const valid = ids.filter(id => STREAM_ID.test(id))
+        for (let i = 0; i < valid.length; i += ACK_CHUNK) {
+          await redis.junctionAck(stream, GROUP, ...valid.slice(i, i + ACK_CHUNK))
+        }
+      },
+      async stats (): Promise<QueueStats> {
+        const reply = await redis.junctionStats(stream, GROUP)
+        if (!Array.isArray(reply)) throw new Error(`unexpected stats reply from ${stream}`)
+        const [length, inFlight, oldest] = reply as [unknown, unknown, unknown]
+        return {
+          length: Number(length),
+          inFlight: Number(inFlight),
+          oldestAt: typeof oldest === 'string' ? idTime(oldest) : undefined
+        }
+      }
+    }
+  }
+
+  // --- pub/sub ---------------------------------------------------------------------------
+
+  private channel (name: string): string {
+    return `${this.prefix}channel:${name}`
+  }
+
+  async publish (channel: string, message: string): Promise<void> {
+    await this.redis.publish(this.channel(channel), message)
+  }
+
+  async subscribe (channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    const physical = this.channel(channel)
+    const sub = this.subscriber()
+    let subs = this.handlers.get(physical)
+    if (subs === undefined) {
+      subs = new Set()
+      this.handlers.set(physical, subs)
+    }
+    const entry = { handler }
+    subs.add(entry)
+    // SUBSCRIBE again even when already subscribed: it is idempotent, and its reply tells
+    // us the subscription is active. Commands go out in call order, so the handler map
+    // and the server's subscriptions change in the same order.
+    try {
+      await sub.subscribe(physical)
+    } catch (err) {
+      subs.delete(entry)
+      if (subs.size === 0 && this.handlers.get(physical) === subs) this.handlers.delete(physical)
+      throw err
+    }
+    let done = false
+    return async () => {
+      if (done) return
+      done = true
+      const current = this.handlers.get(physical)
+      if (current === undefined) return
+      current.delete(entry)
+      if (current.size === 0) {
+        this.handlers.delete(physical)
+        await sub.unsubscribe(physical)
+      }
+    }
+  }
+
+  private subscriber (): Redis {
+    if (this.sub === undefined) {
+      const sub = this.redis.duplicate()
+      sub.on('error', (err: Error) => { this.onError(err) })
+      sub.on('message', (channel: string, message: string) => {
+        for (const { handler } of [...(this.handlers.get(channel) ?? [])]) {
+          try {
+            handler(message)
+          } catch (err) {
+            // One failing subscriber must not starve the others nor break the connection.
+            process.emitWarning(`subscriber of ${channel} threw: ${(err as Error).message}`, 'JunctionStoreWarning')
+          }
+        }
+      })
+      this.sub = sub
+    }
+    return this.sub
+  }
+
+  // --- lifecycle -------------------------------------------------------------------------
+
+  async ping (): Promise<void> {
+    if (this.redis.status !== 'ready') throw new Error(`Redis at ${this.safeUrl} is not connected (${this.redis.status})`)
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        this.redis.ping(),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`Redis at ${this.safeUrl} did not answer PING within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS)
+        })
+      ])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  close (): Promise<void> {
+    this.closing ??= (async () => {
+      this.handlers.clear()
+      await Promise.all([this.redis, this.sub].map(conn => conn === undefined ? undefined : quit(conn)))
+    })()
+    return this.closing
+  }
+}
+
+/** QUIT waits for pending replies; if Redis is unreachable it would wait forever. */
+async function quit (conn: Redis): Promise<void> {
+  if (conn.status === 'end') return
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      conn.quit().catch(() => {}),
+      new Promise<void>(resolve => { timer = setTimeout(resolve, 1000) })
+    ])
+  } finally {
+    clearTimeout(timer)
+    conn.disconnect()
+  }
+}

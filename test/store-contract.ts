@@ -1,0 +1,289 @@
+/**
+ * The behaviour every Store implementation must have. test/store-embedded.test.ts and
+ * test/store-redis.test.ts run it against each; `open` must return a fresh, empty store
+ * (its own directory or its own key prefix) on every call.
+ */
+import type tap from 'tap'
+import type { MessageHandler, Store } from '../src/store/store.js'
+
+export type TestContext = Parameters<Parameters<typeof tap.test>[0]>[0]
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+function idOrder (a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number)
+  const [bm = 0, bs = 0] = b.split('-').map(Number)
+  return am !== bm ? am - bm : as - bs
+}
+
+/** Collects messages; `next()` resolves with the next one or rejects after `ms`. */
+function inbox (): { handler: MessageHandler, messages: string[], next: (ms?: number) => Promise<string> } {
+  const messages: string[] = []
+  const waiting: Array<(m: string) => void> = []
+  let read = 0
+  return {
+    messages,
+    handler: m => {
+      messages.push(m)
+      waiting.shift()?.(messages[read++]!)
+    },
+    next: (ms = 2000) => {
+      if (read < messages.length) return Promise.resolve(messages[read++]!)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no message within ${ms} ms`)), ms)
+        waiting.push(m => {
+          clearTimeout(timer)
+          resolve(m)
+        })
+      })
+    }
+  }
+}
+
+export function storeContract (t: TestContext, name: string, open: () => Promise<Store>): void {
+  const test = (title: string, fn: (t: TestContext, store: Store) => Promise<void>): void => {
+    t.test(`${name}: ${title}`, { timeout: 20_000 }, async t => {
+      const store = await open()
+      t.teardown(() => store.close())
+      await fn(t, store)
+    })
+  }
+
+  test('get and set strings and binary values', async (t, store) => {
+    t.equal(await store.get('missing'), null)
+    await store.set('a', 'hello')
+    t.same(await store.get('a'), Buffer.from('hello'))
+    const binary = Buffer.from([0, 255, 128, 10, 13, 0xc3])
+    await store.set('b', binary)
+    t.same(await store.get('b'), binary)
+    await store.set('a', 'again', { durable: true })
+    t.same((await store.get('a'))?.toString(), 'again')
+    // Callers cannot reach into the store through buffers they hold.
+    const got = (await store.get('a'))!
+    got.fill(0)
+    binary.fill(0)
+    t.same((await store.get('a'))?.toString(), 'again')
+    t.same((await store.get('b'))?.[1], 255)
+    t.equal(store.kind === 'embedded' || store.kind === 'redis', true)
+  })
+
+  test('entries expire after ttlMs; a set without ttl clears it', async (t, store) => {
+    // Deadlines are generous: these tests share the machine with others.
+    await store.set('short', 'x', { ttlMs: 250 })
+    await store.set('durable-short', 'x', { ttlMs: 250, durable: true })
+    await store.set('kept', 'x', { ttlMs: 250 })
+    await store.set('kept', 'y')
+    t.same((await store.get('short'))?.toString(), 'x')
+    await sleep(400)
+    t.equal(await store.get('short'), null)
+    t.equal(await store.get('durable-short'), null)
+    t.same((await store.get('kept'))?.toString(), 'y')
+  })
+
+  test('setIfAbsent sets only a missing key', async (t, store) => {
+    t.equal(await store.setIfAbsent('lock', 'one', { ttlMs: 250 }), true)
+    t.equal(await store.setIfAbsent('lock', 'two'), false)
+    t.same((await store.get('lock'))?.toString(), 'one')
+    await sleep(400)
+    t.equal(await store.setIfAbsent('lock', 'three', { durable: true }), true)
+    t.same((await store.get('lock'))?.toString(), 'three')
+    await store.delete(['lock'])
+    t.equal(await store.setIfAbsent('lock', 'four'), true)
+    // Concurrent first writers: exactly one wins.
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.setIfAbsent('race', String(i))))
+    t.equal(results.filter(Boolean).length, 1)
+  })
+
+  test('delete resolves to how many keys existed', async (t, store) => {
+    t.equal(await store.delete([]), 0)
+    await store.set('a', '1')
+    await store.set('b', '2', { durable: true })
+    await store.set('gone', '3', { ttlMs: 30 })
+    await store.addToSet('s', ['m'])
+    await sleep(80)
+    t.equal(await store.delete(['a', 'b', 'gone', 'never', 's']), 3)
+    t.equal(await store.get('a'), null)
+    t.equal(await store.get('b'), null)
+    t.same(await store.setMembers('s'), [])
+    t.equal(await store.delete(['a', 'b']), 0)
+  })
+
+  test('incr counts from zero, atomically', async (t, store) => {
+    t.equal(await store.incr('c'), 1)
+    t.equal(await store.incr('c', { durable: true }), 2)
+    t.equal(await store.incr('c'), 3)
+    t.same((await store.get('c'))?.toString(), '3')
+    await store.set('n', '41')
+    t.equal(await store.incr('n'), 42)
+    const values = await Promise.all(Array.from({ length: 50 }, () => store.incr('many', { durable: true })))
+    t.same(values.sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1))
+    await store.set('text', 'not a number')
+    await t.rejects(store.incr('text'))
+  })
+
+  test('sets: add, members, ttl', async (t, store) => {
+    t.same(await store.setMembers('tags'), [])
+    await store.addToSet('tags', ['a', 'b'])
+    await store.addToSet('tags', ['b', 'c'])
+    t.same((await store.setMembers('tags')).sort(), ['a', 'b', 'c'])
+    await store.addToSet('short', ['x'], { ttlMs: 250 })
+    await store.addToSet('refreshed', ['x'], { ttlMs: 250 })
+    await sleep(100)
+    await store.addToSet('refreshed', ['y'], { ttlMs: 2000 })
+    await sleep(300)
+    t.same(await store.setMembers('short'), [])
+    t.same((await store.setMembers('refreshed')).sort(), ['x', 'y'])
+  })
+
+  test('queue: append, claim, ack, stats', async (t, store) => {
+    const q = store.queue('jobs')
+    t.equal(q.name, 'jobs')
+    t.same(await q.stats(), { length: 0, inFlight: 0, oldestAt: undefined })
+    t.same(await q.claim('c1', { count: 10, visibilityMs: 10_000 }), [])
+    const before = Date.now()
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) ids.push(await q.append({ n: String(i), kind: 'test' }))
+    const after = Date.now()
+    t.same([...ids].sort(idOrder), ids, 'ids increase')
+    t.equal(new Set(ids).size, 5)
+
+    const stats = await q.stats()
+    t.equal(stats.length, 5)
+    t.equal(stats.inFlight, 0)
+    t.ok(stats.oldestAt !== undefined && stats.oldestAt >= before - 1 && stats.oldestAt <= after + 1, 'oldestAt is the first append time')
+
+    const first = await q.claim('c1', { count: 2, visibilityMs: 10_000 })
+    t.same(first, [
+      { id: ids[0], fields: { n: '0', kind: 'test' }, deliveries: 1 },
+      { id: ids[1], fields: { n: '1', kind: 'test' }, deliveries: 1 }
+    ])
+    t.same(await q.stats().then(s => [s.length, s.inFlight]), [5, 2])
+
+    await q.ack([ids[0]!, 'unknown-id', '999999999999999-0', ids[0]!])
+    t.same(await q.stats().then(s => [s.length, s.inFlight]), [4, 1])
+
+    const rest = await q.claim('c2', { count: 10, visibilityMs: 10_000 })
+    t.same(rest.map(e => e.id), ids.slice(2))
+    await q.ack(ids)
+    t.same(await q.stats(), { length: 0, inFlight: 0, oldestAt: undefined })
+    t.same(await q.claim('c1', { count: 10, visibilityMs: 0 }), [], 'acknowledged entries never come back')
+    await q.ack([])
+
+    // Queues are independent.
+    await store.queue('other').append({ x: '1' })
+    t.equal((await q.stats()).length, 0)
+    t.equal((await store.queue('other').stats()).length, 1)
+  })
+
+  test('queue: fields round-trip exactly', async (t, store) => {
+    const q = store.queue('fields')
+    const odd: Record<string, string> = JSON.parse('{"__proto__":"p","empty":"","multi\\nline":"a\\r\\nb","ünï":"😀","json":"{\\"a\\":1}"}')
+    await q.append(odd)
+    await q.append({})
+    const [first, second] = await q.claim('c', { count: 2, visibilityMs: 10_000 })
+    t.same(Object.entries(first?.fields ?? {}).sort(), Object.entries(odd).sort())
+    t.ok(Object.hasOwn(first?.fields ?? {}, '__proto__'), '__proto__ is a field, not a prototype')
+    t.same(second?.fields, {})
+  })
+
+  test('queue: unacknowledged entries come back after the visibility timeout', async (t, store) => {
+    const q = store.queue('retry')
+    const id = await q.append({ task: 'x' })
+    const id2 = await q.append({ task: 'y' })
+    const a = await q.claim('a', { count: 1, visibilityMs: 300 })
+    t.same(a.map(e => [e.id, e.deliveries]), [[id, 1]])
+    const b = await q.claim('b', { count: 5, visibilityMs: 300 })
+    t.same(b.map(e => [e.id, e.deliveries]), [[id2, 1]], 'an entry in flight is not handed out again')
+    t.same(await q.claim('c', { count: 5, visibilityMs: 300 }), [])
+    await sleep(450)
+    await q.ack([id2])
+    const again = await q.claim('c', { count: 5, visibilityMs: 300 })
+    t.same(again, [{ id, fields: { task: 'x' }, deliveries: 2 }], 'reclaimed with its delivery count')
+    await sleep(450)
+    const third = await q.claim('a', { count: 5, visibilityMs: 300 })
+    t.same(third.map(e => e.deliveries), [3])
+    t.same((await q.stats()).inFlight, 1)
+    // Acknowledgement is by id: a late ack from the first holder still removes it.
+    await q.ack([id])
+    t.same(await q.stats(), { length: 0, inFlight: 0, oldestAt: undefined })
+  })
+
+  test('queue: competing consumers never hold the same entry at the same time', async (t, store) => {
+    const q = store.queue('competing')
+    const total = 300
+    const appended = await Promise.all(Array.from({ length: total }, (_, i) => q.append({ i: String(i) })))
+    t.equal(new Set(appended).size, total)
+    const held = new Map<string, string>()
+    const processed = new Map<string, number>()
+    const violations: string[] = []
+    const consumer = async (name: string): Promise<void> => {
+      for (;;) {
+        const batch = await q.claim(name, { count: 7, visibilityMs: 10_000 })
+        if (batch.length === 0) return
+        for (const entry of batch) {
+          const holder = held.get(entry.id)
+          if (holder !== undefined) violations.push(`${entry.id} held by ${holder} and ${name}`)
+          held.set(entry.id, name)
+        }
+        await sleep(Math.random() * 5)
+        for (const entry of batch) {
+          held.delete(entry.id)
+          processed.set(entry.id, (processed.get(entry.id) ?? 0) + 1)
+        }
+        await q.ack(batch.map(e => e.id))
+      }
+    }
+    await Promise.all(['w1', 'w2', 'w3', 'w4', 'w5'].map(consumer))
+    t.same(violations, [])
+    t.equal(processed.size, total, 'every entry processed')
+    t.ok([...processed.values()].every(n => n === 1), 'each exactly once')
+    t.same(await q.stats(), { length: 0, inFlight: 0, oldestAt: undefined })
+  })
+
+  test('publish reaches every subscriber, asynchronously; unsubscribe stops it', async (t, store) => {
+    await store.publish('nobody', 'listens')
+    const one = inbox()
+    const two = inbox()
+    const other = inbox()
+    const unsubOne = await store.subscribe('events', one.handler)
+    const unsubTwo = await store.subscribe('events', two.handler)
+    const unsubOther = await store.subscribe('elsewhere', other.handler)
+
+    const publishing = store.publish('events', 'first')
+    t.equal(one.messages.length, 0, 'no handler runs inside publish()')
+    await publishing
+    t.equal(await one.next(), 'first')
+    t.equal(await two.next(), 'first')
+
+    await unsubOne()
+    await unsubOne() // twice is harmless
+    await store.publish('events', 'second')
+    t.equal(await two.next(), 'second')
+    await store.publish('elsewhere', 'third')
+    t.equal(await other.next(), 'third')
+    await sleep(100)
+    t.same(one.messages, ['first'], 'unsubscribed handler got nothing more')
+    t.same(two.messages, ['first', 'second'], 'channels are separate')
+
+    // The same function subscribed twice is two subscriptions.
+    const unsubAgain = await store.subscribe('events', two.handler)
+    await store.publish('events', 'fourth')
+    t.equal(await two.next(), 'fourth')
+    t.equal(await two.next(), 'fourth')
+    await unsubAgain()
+    await unsubTwo()
+    await unsubOther()
+    await store.publish('events', 'fifth')
+    await sleep(100)
+    t.equal(two.messages.length, 4)
+  })
+
+  test('ping, then close releases the store', async (t, store) => {
+    await store.ping()
+    await store.subscribe('c', () => {})
+    await store.set('k', 'v', { durable: true })
+    await store.close()
+    await store.close() // idempotent
+    await t.rejects(store.ping(), 'ping fails once closed')
+  })
+}

@@ -1,0 +1,64 @@
+/**
+ * Child process for test/store-embedded-crash.test.ts.
+ *
+ *   node journal-writer.js <dir> <always|batch> write   durable writes until killed
+ *   node journal-writer.js <dir> <always|batch> hold    open the store, print `ready <pid>`, wait
+ *
+ * JOURNAL_COMPACT_BYTES in the environment sets the compaction threshold.
+ *
+ * In `write` mode, several workers run concurrently (so group commit batches them) and
+ * print every operation once its promise has resolved, one line each:
+ *   set <key> <value> | del <key> | incr <n> | append <id> | ack <id>
+ * A line printed means the store acknowledged the operation; the test kills this process
+ * with SIGKILL and checks that every printed operation survived. process.stdout.write is
+ * synchronous for pipes on Linux, so a printed line has left this process before the next
+ * operation starts.
+ */
+import { EmbeddedStore } from '../../src/store/embedded-store.js'
+
+const [dir, fsync, mode] = process.argv.slice(2)
+if (dir === undefined || (fsync !== 'always' && fsync !== 'batch') || (mode !== 'write' && mode !== 'hold')) {
+  process.stderr.write('usage: journal-writer <dir> <always|batch> <write|hold>\n')
+  process.exit(2)
+}
+
+// A small threshold makes the writer compact many times before it is killed.
+const compact = process.env.JOURNAL_COMPACT_BYTES
+const store = await EmbeddedStore.open({ kind: 'embedded', dir, fsync },
+  compact === undefined ? {} : { compactThresholdBytes: Number(compact) })
+const out = (line: string): void => { process.stdout.write(line + '\n') }
+
+if (mode === 'hold') {
+  out(`ready ${process.pid}`)
+  // Keep the event loop alive until killed.
+  setInterval(() => {}, 60_000)
+} else {
+  const queue = store.queue('crash')
+  const worker = async (w: number): Promise<void> => {
+    let unacked: string | undefined
+    for (let i = 0; ; i++) {
+      const key = `k:${w}:${i}`
+      const value = `v:${w}:${i}:${'x'.repeat(i % 50)}`
+      await store.set(key, value, { durable: true })
+      out(`set ${key} ${value}`)
+      // Cache entries ride along; they are allowed to vanish.
+      await store.set(`cache:${key}`, value)
+      out(`incr ${await store.incr('counter', { durable: true })}`)
+      const id = await queue.append({ w: String(w), i: String(i) })
+      out(`append ${id}`)
+      if (unacked === undefined) {
+        unacked = id
+      } else {
+        await queue.ack([unacked])
+        out(`ack ${unacked}`)
+        unacked = undefined
+      }
+      if (i % 10 === 9) {
+        const old = `k:${w}:${i - 5}`
+        await store.delete([old])
+        out(`del ${old}`)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)))
+}
