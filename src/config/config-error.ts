@@ -59,15 +59,16 @@ export function formatPath (segments: readonly PathSegment[]): string {
 
 /**
  * The candidate the user most likely meant, or undefined when none is close: a
- * case-insensitive match, or an edit distance of at most a third of the word (min 1, max 3),
- * so `sevice` → `service` but `foo` suggests nothing.
+ * case-insensitive match, or a small edit distance: 1 for words of one or two letters, else
+ * 2, or a third of the word for long ones (max 3). So `sevice` → `service`, `usr` → `users`,
+ * `inof` → `info`, but `foo` suggests nothing for `bar`.
  */
 export function didYouMean (input: string, candidates: readonly string[]): string | undefined {
   if (candidates.length === 0) return undefined
   const folded = candidates.find(c => c.toLowerCase() === input.toLowerCase())
   if (folded !== undefined) return folded
   const best = closest(input, candidates)
-  const allowed = Math.min(3, Math.max(1, Math.floor(input.length / 3)))
+  const allowed = input.length <= 2 ? 1 : Math.min(3, Math.max(2, Math.ceil(input.length / 3)))
   return distance(input, best) <= allowed ? best : undefined
 }
 

@@ -14,7 +14,7 @@
  * - Routes are a union discriminated by which key is present (`proxy:` today; `get:`/`put:`
  *   later): a new route kind is a new entry in ROUTE_KINDS plus a branch in RouteSchema.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type Static, type TUnsafe } from '@sinclair/typebox'
 import type { HttpMethod } from './types.js'
 
 export const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -25,11 +25,11 @@ export const FSYNC_MODES = ['always', 'batch'] as const
 export const SERVICE_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_-]*$'
 
 /** A string from a fixed set, as a plain `enum` (a union of literals would make ajv report one error per literal). */
-function stringEnum<T extends string> (values: readonly T[], options: { description: string, default?: T }): TSchema & { static: T } {
+function stringEnum<T extends string> (values: readonly T[], options: { description: string, default?: NoInfer<T> }): TUnsafe<T> {
   return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options })
 }
 
-function duration (description: string, fallback?: string): TSchema & { static: string | number } {
+function duration (description: string, fallback?: string): TUnsafe<string | number> {
   return Type.Unsafe<string | number>({
     type: ['string', 'integer'],
     description: `${description} A duration: a string with a unit ("500ms", "2s", "5m") or an integer of milliseconds.`,
@@ -38,7 +38,7 @@ function duration (description: string, fallback?: string): TSchema & { static: 
   })
 }
 
-function size (description: string, fallback?: string): TSchema & { static: string | number } {
+function size (description: string, fallback?: string): TUnsafe<string | number> {
   return Type.Unsafe<string | number>({
     type: ['string', 'integer'],
     description: `${description} A size: a string with a unit ("512kb", "1mb") or an integer of bytes.`,
@@ -79,6 +79,7 @@ export const StoreSchema = Type.Union([EmbeddedStoreSchema, RedisStoreSchema], {
 })
 
 export const AdminSchema = Type.Object({
+  // eslint-disable-next-line no-template-curly-in-string -- the description shows env-substitution syntax
   token: Type.Optional(Type.String({ description: 'Bearer token of the admin API and dashboard; both are disabled when unset or empty. Use "${ADMIN_TOKEN}" rather than writing the secret in the file. Env override: JUNCTION_ADMIN_TOKEN, then ADMIN_TOKEN.' }))
 }, { additionalProperties: false, default: {}, description: 'The admin API.' })
 
@@ -126,6 +127,8 @@ export const RouteSchema = Type.Union([ProxyRouteSchema], {
 })
 
 export const ConfigSchema = Type.Object({
+  // Lets JSON configs name their schema for editors ("$schema": "./junction.schema.json").
+  $schema: Type.Optional(Type.String({ description: 'Path or URL of this JSON Schema, for editors. Ignored by Junction.' })),
   server: Type.Optional(ServerSchema),
   store: Type.Optional(StoreSchema),
   admin: Type.Optional(AdminSchema),

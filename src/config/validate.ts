@@ -34,12 +34,17 @@ export type ValidationResult =
  * defaults and coerces scalars in place (the caller passes its own copy).
  */
 export function validateConfig (doc: unknown): ValidationResult {
+  // As written, before ajv adds defaults: "did you mean" must not suggest a key the user did not write.
+  const written = structuredClone(doc)
   if (validator(doc)) return { ok: true, config: doc }
-  return { ok: false, issues: translateErrors(validator.errors ?? [], doc) }
+  return { ok: false, issues: translateErrors(validator.errors ?? [], doc, written) }
 }
 
-/** Turns ajv's errors into one issue per real problem, deduplicated, in document order. */
-export function translateErrors (errors: readonly ErrorObject[], doc: unknown): ConfigIssue[] {
+/**
+ * Turns ajv's errors into one issue per real problem, deduplicated. `doc` is the validated
+ * document (defaults filled in), `written` the document as the user wrote it.
+ */
+export function translateErrors (errors: readonly ErrorObject[], doc: unknown, written: unknown = doc): ConfigIssue[] {
   const issues: ConfigIssue[] = []
   const seen = new Set<string>()
   const push = (issue: ConfigIssue): void => {
@@ -48,11 +53,30 @@ export function translateErrors (errors: readonly ErrorObject[], doc: unknown): 
     seen.add(key)
     issues.push(issue)
   }
-  for (const item of selectUnionBranches(errors, doc)) {
+  const selected = selectUnionBranches(errors, doc)
+  const misspelt = misspeltRequiredKeys(selected, written)
+  for (const item of selected) {
     if ('issue' in item) push(item.issue)
-    else push(translateError(item.error, doc))
+    else if (!misspelt.has(item.error)) push(translateError(item.error, doc, written))
   }
   return issues
+}
+
+/**
+ * `sevice: users` yields both "service is missing" and "sevice is unknown (did you mean
+ * service?)". The second says it all: drop the first.
+ */
+function misspeltRequiredKeys (selected: readonly Selected[], written: unknown): Set<ErrorObject> {
+  const errors = selected.flatMap(item => 'error' in item ? [item.error] : [])
+  const suggested = new Set<string>()
+  for (const error of errors) {
+    if (error.keyword !== 'additionalProperties') continue
+    const allowed = Object.keys(error.parentSchema?.properties ?? {})
+    const suggestion = didYouMean(String(error.params.additionalProperty), unusedKeys(allowed, valueAt(written, pointerSegments(error.instancePath))))
+    if (suggestion !== undefined) suggested.add(`${error.instancePath}/${suggestion}`)
+  }
+  return new Set(errors.filter(error => error.keyword === 'required' &&
+    suggested.has(`${error.instancePath}/${String(error.params.missingProperty)}`)))
 }
 
 type Selected = { error: ErrorObject } | { issue: ConfigIssue }
@@ -142,7 +166,7 @@ function decideStore (store: unknown, segments: PathSegment[]): number | ConfigI
 }
 
 /** One ajv error → one issue, by keyword. */
-function translateError (error: ErrorObject, doc: unknown): ConfigIssue {
+function translateError (error: ErrorObject, doc: unknown, written: unknown): ConfigIssue {
   const segments = pointerSegments(error.instancePath, doc)
   const at = (...more: PathSegment[]): string => formatPath([...segments, ...more])
   const schema = error.parentSchema ?? {}
@@ -156,7 +180,7 @@ function translateError (error: ErrorObject, doc: unknown): ConfigIssue {
         return { path: at(key), message: `invalid service name; use letters, digits, "-" and "_", starting with a letter (${SERVICE_NAME_PATTERN})` }
       }
       const allowed = Object.keys(schema.properties ?? {})
-      const suggestion = didYouMean(key, allowed)
+      const suggestion = didYouMean(key, unusedKeys(allowed, valueAt(written, segments)))
       return {
         path: at(key),
         message: suggestion === undefined
@@ -187,9 +211,9 @@ function translateError (error: ErrorObject, doc: unknown): ConfigIssue {
       return { path: at(), message: params.limit === 1 ? 'must not be an empty list' : `must list at least ${String(params.limit)} items` }
     case 'uniqueItems': {
       const list = Array.isArray(data) ? data : []
-      const i = Number(params.i)
-      const j = Number(params.j)
-      return { path: at(), message: `lists ${excerpt(list[i])} twice (items ${j} and ${i}); list each value once` }
+      const first = Math.min(Number(params.i), Number(params.j))
+      const second = Math.max(Number(params.i), Number(params.j))
+      return { path: at(), message: `lists ${excerpt(list[first])} twice ([${first}] and [${second}]); list each value once` }
     }
     case 'minLength':
       return { path: at(), message: 'must not be empty' }
@@ -201,6 +225,11 @@ function translateError (error: ErrorObject, doc: unknown): ConfigIssue {
       // A keyword this translator does not know yet: ajv's own wording is still better than nothing.
       return { path: at(), message: error.message ?? `fails the "${error.keyword}" rule of the schema` }
   }
+}
+
+/** Suggesting a key the object already has would only lead to a duplicate. */
+function unusedKeys (allowed: readonly string[], object: unknown): string[] {
+  return isPlainObject(object) ? allowed.filter(key => !Object.hasOwn(object, key)) : [...allowed]
 }
 
 const TYPE_NAMES: Record<string, string> = {

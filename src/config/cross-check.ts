@@ -1,0 +1,217 @@
+/**
+ * The checks a JSON Schema cannot express: references between sections (a route's service
+ * must exist), relations between entries (two routes with the same prefix), and the
+ * contents of strings (URLs, path prefixes, durations, sizes).
+ *
+ * They run even when schema validation failed, so a user sees every problem in one run.
+ * The document may therefore be malformed anywhere: every access is guarded, and a value
+ * of the wrong type is skipped here because the validator already reported it.
+ *
+ * parseDuration/parseSize live here because this is where their failures are reported;
+ * the normaliser reuses them on values this module has accepted.
+ */
+import ms from 'ms'
+import bytes from 'bytes'
+import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
+
+/** Milliseconds of a duration (`"500ms"`, `"2s"`, `"5m"`, or an integer of ms); undefined when it is not one. */
+export function parseDuration (value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : undefined
+  if (typeof value !== 'string') return undefined
+  const parsed: number | undefined = ms(value.trim() as ms.StringValue)
+  return typeof parsed === 'number' && Number.isFinite(parsed) ? Math.round(parsed) : undefined
+}
+
+const SIZE = /^\s*-?\d*\.?\d+\s*(b|kb|mb|gb|tb|pb)?\s*$/i
+
+/** Bytes of a size (`"512kb"`, `"1mb"`, or an integer of bytes); undefined when it is not one. */
+export function parseSize (value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : undefined
+  // bytes.parse falls back to parseInt ("1 megabyte" → 1): accept only what it parses exactly.
+  if (typeof value !== 'string' || !SIZE.test(value)) return undefined
+  const parsed = bytes.parse(value.trim())
+  return typeof parsed === 'number' && Number.isFinite(parsed) ? parsed : undefined
+}
+
+export function crossCheck (doc: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  if (!isObject(doc)) return issues
+  checkServer(doc.server, issues)
+  checkStore(doc.store, issues)
+  const serviceNames = checkServices(doc.services, issues)
+  checkRoutes(doc.routes, serviceNames, issues)
+  return issues
+}
+
+function checkServer (server: unknown, issues: ConfigIssue[]): void {
+  if (!isObject(server)) return
+  checkSize(server.bodyLimit, ['server', 'bodyLimit'], issues)
+  checkDuration(server.shutdownTimeout, ['server', 'shutdownTimeout'], issues)
+}
+
+function checkStore (store: unknown, issues: ConfigIssue[]): void {
+  if (!isObject(store) || store.kind !== 'redis' || typeof store.url !== 'string' || store.url === '') return
+  const url = tryUrl(store.url)
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+    issues.push({ path: 'store.url', message: `must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (found ${JSON.stringify(store.url)})` })
+  }
+}
+
+/** Checks every service; returns the names defined, for the routes' references. */
+function checkServices (services: unknown, issues: ConfigIssue[]): string[] {
+  if (!isObject(services)) return []
+  const names = Object.keys(services)
+  if (names.length === 0) {
+    issues.push({ path: 'services', message: 'no services are defined; add one, e.g. users: { urls: [http://127.0.0.1:3001] }' })
+  }
+  for (const name of names) {
+    const service = services[name]
+    if (!isObject(service)) continue
+    const at = (...more: PathSegment[]): PathSegment[] => ['services', name, ...more]
+    checkUrls(service.urls, at('urls'), issues)
+    checkDuration(service.timeout, at('timeout'), issues)
+    checkDuration(service.connectTimeout, at('connectTimeout'), issues)
+    checkDuration(service.keepAliveTimeout, at('keepAliveTimeout'), issues)
+  }
+  return names
+}
+
+function checkUrls (urls: unknown, path: PathSegment[], issues: ConfigIssue[]): void {
+  if (!Array.isArray(urls)) return
+  const seen = new Map<string, number>()
+  urls.forEach((text: unknown, i) => {
+    if (typeof text !== 'string' || text === '') return
+    const at = formatPath([...path, i])
+    const url = tryUrl(text)
+    if (url === undefined) {
+      issues.push({ path: at, message: `${JSON.stringify(text)} is not an absolute URL; write scheme, host and port, e.g. "http://127.0.0.1:3001"` })
+      return
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      issues.push({ path: at, message: `must be an http:// or https:// URL (found ${JSON.stringify(text)}); e.g. ${JSON.stringify(`http://${text.replace(/^[a-z+.-]+:\/\//i, '')}`)}` })
+      return
+    }
+    // The path toward a service is decided per route (its rewrite); a path here would be
+    // silently combined with it, or silently dropped, depending on the proxy code.
+    // (A host cannot contain "?" or "#", so finding them in the text means a query or fragment, even an empty one.)
+    const extra = url.pathname !== '/'
+      ? `a path (${JSON.stringify(url.pathname)})`
+      : text.includes('?') ? 'a query string' : text.includes('#') ? 'a fragment' : undefined
+    if (extra !== undefined) {
+      issues.push({ path: at, message: `${JSON.stringify(text)} has ${extra}; write only scheme, host and port (${JSON.stringify(url.origin)}): the route's rewrite decides the upstream path` })
+      return
+    }
+    const first = seen.get(url.origin)
+    if (first !== undefined) {
+      issues.push({ path: at, message: `duplicate of urls[${first}] (${JSON.stringify(url.origin)}); list each instance once` })
+      return
+    }
+    seen.set(url.origin, i)
+  })
+}
+
+function checkRoutes (routes: unknown, serviceNames: readonly string[], issues: ConfigIssue[]): void {
+  if (routes === undefined || (Array.isArray(routes) && routes.length === 0)) {
+    issues.push({ path: 'routes', message: 'no routes are defined, so there is nothing to serve; add one, e.g. - { proxy: /api/users, service: users }' })
+    return
+  }
+  if (!Array.isArray(routes)) return
+  /** Prefix without its trailing slash → index of the first route using it. */
+  const prefixes = new Map<string, number>()
+  routes.forEach((route: unknown, index) => {
+    if (!isObject(route)) return
+    const at = (key: string): PathSegment[] => ['routes', index, key]
+    if (typeof route.proxy === 'string' && route.proxy !== '') {
+      const ok = checkProxyPrefix(route.proxy, at('proxy'), issues)
+      if (ok) checkDuplicatePrefix(route.proxy, index, routes, prefixes, issues)
+    }
+    if (typeof route.rewrite === 'string' && route.rewrite !== '') checkRewrite(route.rewrite, at('rewrite'), issues)
+    // With no services at all, the `services` issue already says what to do.
+    if (typeof route.service === 'string' && route.service !== '' && serviceNames.length > 0 && !serviceNames.includes(route.service)) {
+      const suggestion = didYouMean(route.service, serviceNames)
+      issues.push({
+        path: formatPath(at('service')),
+        message: suggestion === undefined
+          ? `unknown service ${JSON.stringify(route.service)}; define it under "services" or use one of: ${quoteList(serviceNames)}`
+          : `unknown service ${JSON.stringify(route.service)} (did you mean "${suggestion}"?)`
+      })
+    }
+    checkSize(route.bodyLimit, at('bodyLimit'), issues)
+  })
+}
+
+/** Returns whether the prefix is well-formed (only then is comparing it with others meaningful). */
+function checkProxyPrefix (prefix: string, path: PathSegment[], issues: ConfigIssue[]): boolean {
+  const at = formatPath(path)
+  if (!prefix.startsWith('/')) {
+    issues.push({ path: at, message: `must start with "/" (found ${JSON.stringify(prefix)}); write ${JSON.stringify('/' + prefix)}` })
+    return false
+  }
+  if (/[?#]/.test(prefix)) {
+    issues.push({ path: at, message: `must be a path without "?" or "#" (found ${JSON.stringify(prefix)}); routes match the path only, and the query string is forwarded as is` })
+    return false
+  }
+  if (/[:*]/.test(prefix)) {
+    const fixed = prefix.split('/').slice(0, prefix.split('/').findIndex(s => /[:*]/.test(s))).join('/') || '/'
+    issues.push({ path: at, message: `path parameters (":id") and wildcards ("*") are not supported in a proxy prefix (found ${JSON.stringify(prefix)}); use the fixed part ${JSON.stringify(fixed)}, which forwards everything under it` })
+    return false
+  }
+  return true
+}
+
+function checkDuplicatePrefix (prefix: string, index: number, routes: readonly unknown[], prefixes: Map<string, number>, issues: ConfigIssue[]): void {
+  const key = prefix.length > 1 ? prefix.replace(/\/+$/, '') || '/' : prefix
+  const first = prefixes.get(key)
+  if (first === undefined) {
+    prefixes.set(key, index)
+    return
+  }
+  const other = routes[first] as { proxy: string }
+  issues.push({
+    path: formatPath(['routes', index, 'proxy']),
+    message: other.proxy === prefix
+      ? `${JSON.stringify(prefix)} is already routed by routes[${first}]; merge the two routes, or give one a different prefix`
+      : `${JSON.stringify(prefix)} overlaps routes[${first}] (${JSON.stringify(other.proxy)}): they differ only by a trailing slash, so both match the same requests; keep one`
+  })
+}
+
+function checkRewrite (rewrite: string, path: PathSegment[], issues: ConfigIssue[]): void {
+  const at = formatPath(path)
+  if (!rewrite.startsWith('/')) {
+    issues.push({ path: at, message: `must start with "/" (found ${JSON.stringify(rewrite)}); write ${JSON.stringify('/' + rewrite)}` })
+  } else if (/[?#]/.test(rewrite)) {
+    issues.push({ path: at, message: `must be a path without "?" or "#" (found ${JSON.stringify(rewrite)}); the query string of each request is forwarded as is` })
+  }
+}
+
+function checkDuration (value: unknown, path: PathSegment[], issues: ConfigIssue[]): void {
+  if (typeof value !== 'string' && typeof value !== 'number') return
+  const parsed = parseDuration(value)
+  if (parsed === undefined) {
+    issues.push({ path: formatPath(path), message: `${JSON.stringify(value)} is not a duration; write a number with a unit, e.g. "500ms", "2s" or "5m", or an integer of milliseconds` })
+  } else if (parsed <= 0) {
+    issues.push({ path: formatPath(path), message: `must be greater than 0 (found ${JSON.stringify(value)}); e.g. "500ms", "2s" or "5m"` })
+  }
+}
+
+function checkSize (value: unknown, path: PathSegment[], issues: ConfigIssue[]): void {
+  if (typeof value !== 'string' && typeof value !== 'number') return
+  const parsed = parseSize(value)
+  if (parsed === undefined) {
+    issues.push({ path: formatPath(path), message: `${JSON.stringify(value)} is not a size; write a number with a unit, e.g. "512kb", "1mb" or "100mb", or an integer of bytes` })
+  } else if (parsed <= 0) {
+    issues.push({ path: formatPath(path), message: `must be greater than 0 (found ${JSON.stringify(value)}); e.g. "512kb", "1mb" or "100mb"` })
+  }
+}
+
+function tryUrl (text: string): URL | undefined {
+  try {
+    return new URL(text)
+  } catch {
+    return undefined
+  }
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

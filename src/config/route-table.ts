@@ -1,0 +1,36 @@
+/**
+ * The route table as people read it: what `junction check` prints and what the gateway logs
+ * at start, so "which request goes where" can be answered without reading the config.
+ *
+ *   METHODS  GATEWAY PATH  →  SERVICE  UPSTREAM PATH  UPSTREAM URLS
+ *   GET,PUT  /api/users    →  users    /users         http://127.0.0.1:3001, http://127.0.0.1:3011
+ *   any      /api/orders   →  orders   /api/orders    http://127.0.0.1:3002
+ */
+import { HTTP_METHODS } from './schema.js'
+import type { GatewayConfig, HttpMethod } from './types.js'
+
+const HEADER = ['METHODS', 'GATEWAY PATH', '→', 'SERVICE', 'UPSTREAM PATH', 'UPSTREAM URLS'] as const
+
+export function formatRouteTable (config: Pick<GatewayConfig, 'routes' | 'services'>): string {
+  if (config.routes.length === 0) return '(no routes)'
+  const rows: string[][] = [[...HEADER]]
+  for (const route of config.routes) {
+    rows.push([
+      formatMethods(route.methods),
+      route.prefix,
+      '→',
+      route.service,
+      route.rewrite,
+      config.services[route.service]?.urls.join(', ') ?? '(unknown service)'
+    ])
+  }
+  const widths = HEADER.map((_, column) => Math.max(...rows.map(row => (row[column] ?? '').length)))
+  return rows
+    .map(row => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd())
+    .join('\n')
+}
+
+/** "any" when a route takes every method, so the common case stays short. */
+function formatMethods (methods: readonly HttpMethod[]): string {
+  return HTTP_METHODS.every(method => methods.includes(method)) ? 'any' : methods.join(',')
+}
