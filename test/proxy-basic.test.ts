@@ -5,12 +5,12 @@ import { startGateway } from './support/gateway.js'
 
 async function setup (tt: Test): Promise<string> {
   const origin = await startOrigin(tt, (req, res) => {
-    void readBody(req).then(body => {
+    readBody(req).then(body => {
       res.setHeader('content-type', 'application/json')
       res.setHeader('x-origin', 'users')
       res.statusCode = req.url?.startsWith('/users/missing') === true ? 404 : 200
       res.end(JSON.stringify({ method: req.method, url: req.url, body: body.toString() }))
-    })
+    }, () => res.destroy())
   })
   const gw = await startGateway(tt, `
 services:
