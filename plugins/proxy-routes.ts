@@ -46,7 +46,9 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     return reply.code(res.statusCode).headers(res.headers).send(res.body)
   }
 
-  for (const url of [route.prefix, `${route.prefix}/*`]) {
+  // The gateway's own endpoints (/health, /ready) are static routes and win over '/*'.
+  const urls = route.prefix === '/' ? ['/', '/*'] : [route.prefix, `${route.prefix}/*`]
+  for (const url of urls) {
     app.route({
       method: [...route.methods],
       url,

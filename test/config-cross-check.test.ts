@@ -139,3 +139,25 @@ t.test('crossCheck tolerates malformed documents (the validator reports their sh
   t.same(crossCheck({ services: 'x', routes: 'y', server: 3, store: [] }), [])
   t.same(crossCheck({ services: { users: { urls: [1, null] } }, routes: [null, { proxy: 3, service: [] }] }), [])
 })
+
+t.test('the gateway\'s own endpoints cannot be shadowed by a route', async t => {
+  t.same(problems(route('{ proxy: /health, service: users }')), [
+    'routes[0].proxy: "/health" is reserved for the gateway\'s own endpoints (/health, /ready, /metrics, /admin); choose another prefix, e.g. "/api/health"'
+  ])
+  t.same(problems(route('{ proxy: /admin/users, service: users }')), [
+    'routes[0].proxy: "/admin" is reserved for the gateway\'s own endpoints (/health, /ready, /metrics, /admin); choose another prefix, e.g. "/api/admin/users"'
+  ])
+  t.doesNotThrow(() => parseConfig(route('{ proxy: /healthcheck, service: users }'), { env: {} }), 'a longer name is not reserved')
+})
+
+t.test('a Redis key prefix cannot carry its own hash tag', async t => {
+  t.same(problems('store: { kind: redis, url: "redis://127.0.0.1:6379", prefix: "app{1}:" }\n' + route('{ proxy: /a, service: users }')), [
+    'store.prefix: must not contain "{" or "}" (found "app{1}:"); Junction adds its own hash tags for Redis Cluster'
+  ])
+})
+
+t.test('a trailing slash on a prefix is normalised away', async t => {
+  const config = parseConfig(route('{ proxy: /api/users/, service: users }', '{ proxy: /, service: orders }'), { env: {} })
+  t.equal(config.routes[0]?.prefix, '/api/users')
+  t.equal(config.routes[1]?.prefix, '/')
+})

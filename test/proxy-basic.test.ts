@@ -83,3 +83,19 @@ t.test('a method the route does not allow is a 404 problem', async t => {
   t.equal(ok.statusCode, 200)
   await ok.body.dump()
 })
+
+t.test('a route on "/" forwards everything, and the gateway\'s endpoints still answer', async t => {
+  const origin = await startOrigin(t, (req, res) => res.end(req.url))
+  const gw = await startGateway(t, `
+services:
+  all: { urls: [${origin.url}] }
+routes:
+  - { proxy: /, service: all }
+`)
+  for (const path of ['/', '/users/1?x=2', '/healthcheck']) {
+    const res = await request(gw.url + path)
+    t.equal(await res.body.text(), path, path)
+  }
+  const health = await request(`${gw.url}/health`)
+  t.same(await health.body.json(), { status: 'ok' })
+})

@@ -49,11 +49,19 @@ function checkServer (server: unknown, issues: ConfigIssue[]): void {
   checkDuration(server.shutdownTimeout, ['server', 'shutdownTimeout'], issues)
 }
 
+/** Paths the gateway serves itself; configured routes may not shadow them. */
+export const RESERVED_PATHS = ['/health', '/ready', '/metrics', '/admin'] as const
+
 function checkStore (store: unknown, issues: ConfigIssue[]): void {
   if (!isObject(store) || store.kind !== 'redis' || typeof store.url !== 'string' || store.url === '') return
   const url = tryUrl(store.url)
   if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
     issues.push({ path: 'store.url', message: `must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (found ${JSON.stringify(store.url)})` })
+  }
+  // Keys are written as `${prefix}{${key}}` so that a key and its companions share a
+  // Redis Cluster slot; a brace in the prefix would become the hash tag instead.
+  if (typeof store.prefix === 'string' && /[{}]/.test(store.prefix)) {
+    issues.push({ path: 'store.prefix', message: `must not contain "{" or "}" (found ${JSON.stringify(store.prefix)}); Junction adds its own hash tags for Redis Cluster` })
   }
 }
 
@@ -149,6 +157,11 @@ function checkProxyPrefix (prefix: string, path: PathSegment[], issues: ConfigIs
   }
   if (/[?#]/.test(prefix)) {
     issues.push({ path: at, message: `must be a path without "?" or "#" (found ${JSON.stringify(prefix)}); routes match the path only, and the query string is forwarded as is` })
+    return false
+  }
+  const reserved = RESERVED_PATHS.find(r => prefix === r || prefix.startsWith(r + '/') || prefix === r + '/')
+  if (reserved !== undefined) {
+    issues.push({ path: at, message: `${JSON.stringify(reserved)} is reserved for the gateway's own endpoints (${RESERVED_PATHS.join(', ')}); choose another prefix, e.g. ${JSON.stringify('/api' + prefix)}` })
     return false
   }
   if (/[:*]/.test(prefix)) {

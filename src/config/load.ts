@@ -184,7 +184,8 @@ function normaliseRoute (route: RawRoute, index: number, defaultBodyLimit: numbe
   return {
     kind: 'proxy',
     index,
-    prefix: route.proxy,
+    // '/api/' and '/api' match the same requests; keep one spelling ('/' stays '/').
+    prefix: route.proxy.replace(/(.)\/+$/, '$1'),
     service: route.service,
     rewrite: route.rewrite ?? route.proxy,
     methods: [...(route.methods ?? HTTP_METHODS)],

@@ -5,7 +5,7 @@
  */
 export function rewritePath (url: string, prefix: string, rewrite: string): string {
   // The router only sends here URLs equal to the prefix or continuing it with '/' or '?'.
-  const rest = url.slice(prefix.length)
+  const rest = prefix === '/' ? url : url.slice(prefix.length)
   let base = rewrite
   if (base.endsWith('/') && rest.startsWith('/')) base = base.slice(0, -1)
   const path = base + rest

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { parseConfig } from '../../src/config/load.js'
 import type { GatewayConfig } from '../../src/config/types.js'
@@ -32,7 +32,7 @@ export async function tempDir (t: Teardown, prefix = 'junction-test-'): Promise<
  * `yaml` is a complete config without `store` (an embedded store in a temp dir is added
  * unless `opts.store` is given) and without `server.port` (0 is used).
  */
-export async function startGateway (t: Teardown, yaml: string, opts: { env?: NodeJS.ProcessEnv, store?: Store } = {}): Promise<TestGateway> {
+export async function startGateway (t: Teardown, yaml: string, opts: { env?: NodeJS.ProcessEnv, store?: Store, logger?: FastifyBaseLogger } = {}): Promise<TestGateway> {
   const dir = await tempDir(t)
   const storeBlock = `store: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }\n`
   const config = parseConfig(storeBlock + yaml, {
@@ -41,7 +41,7 @@ export async function startGateway (t: Teardown, yaml: string, opts: { env?: Nod
     env: { JUNCTION_PORT: '0', JUNCTION_HOST: '127.0.0.1', ...opts.env }
   })
   const app = await buildGateway(config, {
-    logger: pino({ level: process.env.JUNCTION_TEST_LOG ?? 'silent' }),
+    logger: opts.logger ?? pino({ level: process.env.JUNCTION_TEST_LOG ?? 'silent' }),
     ...(opts.store === undefined ? {} : { store: opts.store })
   })
   t.teardown(() => app.close())
