@@ -118,11 +118,15 @@ export const ProxyRouteSchema = Type.Object({
  * Route kinds, discriminated by which of these keys a route has, in the order of the
  * RouteSchema branches (the validator relies on it to pick the branch whose errors to show).
  */
-export const ROUTE_KINDS = [
-  { key: 'proxy', summary: 'forward a path prefix to a service' }
-] as const
+export const ROUTE_KINDS: ReadonlyArray<{ readonly keys: readonly string[], readonly summary: string }> = [
+  { keys: ['proxy'], summary: 'forward a path prefix to a service' }
+  // compose routes (`get:`) and write routes (`put:`/`post:`/`patch:`/`delete:`) add an entry each
+]
 
-export const RouteSchema = Type.Union([ProxyRouteSchema], {
+export const RouteSchema = Type.Union([
+  ProxyRouteSchema
+  // one branch per ROUTE_KINDS entry, same order
+], {
   description: 'A route. Its kind is given by which key it has: "proxy".'
 })
 

@@ -136,10 +136,10 @@ function unionOf (error: ErrorObject): Union | undefined {
 
 function decideRoute (route: unknown, segments: PathSegment[]): number | ConfigIssue {
   if (!isPlainObject(route)) return { path: formatPath(segments), message: `expected an object, found ${describeValue(route)}` }
-  const keys = ROUTE_KINDS.map(kind => kind.key)
+  const keys = ROUTE_KINDS.flatMap(kind => kind.keys)
   const present = keys.filter(key => Object.hasOwn(route, key))
-  if (present.length === 1) return keys.indexOf(present[0] as typeof keys[number])
-  const wanted = ROUTE_KINDS.map(kind => `"${kind.key}" (${kind.summary})`).join(', ')
+  if (present.length === 1) return ROUTE_KINDS.findIndex(kind => kind.keys.includes(present[0] as string))
+  const wanted = ROUTE_KINDS.map(kind => `${kind.keys.map(k => `"${k}"`).join('/')} (${kind.summary})`).join(', ')
   let found: string
   if (present.length === 0) {
     const near = Object.keys(route)
