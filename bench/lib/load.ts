@@ -1,0 +1,65 @@
+/**
+ * One bounded load run with autocannon's programmatic API, plus the CPU the servers
+ * under test spent during it (from /proc), so each result carries CPU µs per request:
+ * steadier than req/s on a shared 2-core machine.
+ */
+import autocannon from 'autocannon'
+import type { Running } from './processes.js'
+
+export interface LoadOptions {
+  readonly url: string
+  readonly connections: number
+  readonly durationSec: number
+  readonly method?: 'GET' | 'PUT' | 'POST'
+  readonly body?: string
+  readonly headers?: Record<string, string>
+}
+
+export interface LoadResult {
+  readonly requestsPerSec: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly total: number
+  readonly non2xx: number
+  readonly errors: number
+  /** CPU time the measured processes spent per request, in microseconds. */
+  readonly cpuMicrosPerRequest: number
+}
+
+export async function load (opts: LoadOptions, measured: readonly Running[]): Promise<LoadResult> {
+  const cpuBefore = await Promise.all(measured.map(async p => await p.cpuMicros()))
+  const result = await autocannon({
+    url: opts.url,
+    connections: opts.connections,
+    duration: opts.durationSec,
+    method: opts.method ?? 'GET',
+    ...(opts.body === undefined ? {} : { body: opts.body }),
+    ...(opts.headers === undefined ? {} : { headers: opts.headers })
+  })
+  const cpuAfter = await Promise.all(measured.map(async p => await p.cpuMicros()))
+  const cpu = cpuAfter.reduce((sum, after, i) => sum + after - (cpuBefore[i] ?? 0), 0)
+  const total = result.requests.total
+  return {
+    requestsPerSec: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    total,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    cpuMicrosPerRequest: total > 0 ? cpu / total : 0
+  }
+}
+
+/** Mean of the runs of one target (A B A B alternation gives two or more per target). */
+export function mean (runs: readonly LoadResult[]): LoadResult {
+  const avg = (f: (r: LoadResult) => number): number => runs.reduce((s, r) => s + f(r), 0) / runs.length
+  return {
+    requestsPerSec: avg(r => r.requestsPerSec),
+    p50Ms: avg(r => r.p50Ms),
+    p99Ms: avg(r => r.p99Ms),
+    total: runs.reduce((s, r) => s + r.total, 0),
+    non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+    cpuMicrosPerRequest: avg(r => r.cpuMicrosPerRequest)
+  }
+}

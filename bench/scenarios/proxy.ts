@@ -1,0 +1,70 @@
+/**
+ * Scenario 1: proxy pass-through of a ~1 KB JSON body. Junction against the backend
+ * called directly, a bare Fastify + @fastify/http-proxy gateway and fast-gateway,
+ * alternating targets round by round to cancel drift.
+ */
+import { join } from 'node:path'
+import { load, mean, type LoadResult } from '../lib/load.js'
+import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
+import type { BenchSettings, ScenarioReport } from '../lib/report.js'
+
+interface Target { name: string, url: string, proxy: Running | undefined }
+
+export async function proxyScenario (settings: BenchSettings): Promise<ScenarioReport> {
+  const cpu = settings.serverCpu
+  const backend = await startNode('backend', join(ROOT, 'bench/peers/backend.mjs'), { cpu })
+  const started: Running[] = [backend]
+  try {
+    const junction = await startJunction('junction', `
+services:
+  backend: { urls: [${backend.url}] }
+routes:
+  - { proxy: /api, service: backend, rewrite: / }
+`, { cpu })
+    started.push(junction)
+    const bare = await startNode('fastify+http-proxy', join(ROOT, 'bench/peers/fastify-proxy.mjs'), { cpu, env: { UPSTREAM: backend.url } })
+    started.push(bare)
+    const fastGateway = await startNode('fast-gateway', join(ROOT, 'bench/peers/fast-gateway.mjs'), { cpu, env: { UPSTREAM: backend.url } })
+    started.push(fastGateway)
+
+    const targets: Target[] = [
+      { name: 'direct backend', url: `${backend.url}/users/1`, proxy: undefined },
+      { name: 'junction', url: `${junction.url}/api/users/1`, proxy: junction },
+      { name: 'fastify + @fastify/http-proxy', url: `${bare.url}/api/users/1`, proxy: bare },
+      { name: 'fast-gateway', url: `${fastGateway.url}/api/users/1`, proxy: fastGateway }
+    ]
+    const runs = new Map<string, LoadResult[]>()
+    for (const target of targets) {
+      // Warm-up: JIT and keep-alive pools, not measured.
+      await load({ url: target.url, connections: settings.connections, durationSec: 1 }, [])
+    }
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const target of targets) {
+        const measured = target.proxy === undefined ? [backend] : [target.proxy]
+        const result = await load({ url: target.url, connections: settings.connections, durationSec: settings.durationSec }, measured)
+        runs.set(target.name, [...(runs.get(target.name) ?? []), result])
+      }
+    }
+    const results = targets.map(t => ({ name: t.name, result: mean(runs.get(t.name) ?? []) }))
+    const direct = results[0]?.result
+    const bareResult = results[2]?.result
+    const junctionResult = results[1]?.result
+    const rows = results.map(({ name, result }) => ({
+      name,
+      result,
+      ratios: {
+        'vs direct': direct === undefined ? NaN : result.requestsPerSec / direct.requestsPerSec,
+        'vs bare http-proxy': bareResult === undefined ? NaN : result.requestsPerSec / bareResult.requestsPerSec
+      }
+    }))
+    const ratio = junctionResult !== undefined && bareResult !== undefined ? junctionResult.requestsPerSec / bareResult.requestsPerSec : NaN
+    return {
+      title: 'Proxy pass-through (1 KB JSON)',
+      cpuNote: 'CPU µs/req is the proxy process only (for "direct backend": the backend itself).',
+      rows,
+      verdict: `Junction reaches ${(ratio * 100).toFixed(0)}% of bare @fastify/http-proxy req/s (target ≥ 95%).`
+    }
+  } finally {
+    await Promise.all(started.map(async p => await p.stop()))
+  }
+}
