@@ -1,0 +1,177 @@
+/**
+ * Tags, their invalidation stamps, and the race rule that keeps a slow fill from storing
+ * (or serving) a response older than a write.
+ *
+ * Store layout (logical keys):
+ *   cache:seq             global invalidation sequence (incr)
+ *   cache:tg:<tag>        per-tag invalidation counter g (incr)
+ *   cache:ts:<tag>:<g>    the global sequence number of the tag's g-th invalidation
+ *   cache:tk:<tag>        set of entry keys carrying the tag (eager L2 cleanup only)
+ *
+ * A fill reads `cache:seq` (its *stamp* S) before it calls the upstream. An entry is
+ * current while every one of its tags has stamp(tag) ≤ S, where stamp(tag) is the
+ * sequence number recorded for the tag's latest invalidation (0 if none). Tags that come
+ * from the response's fields are only known at the end of the fill, which is why the
+ * stamp is one global number rather than a per-tag generation recorded at the start.
+ *
+ * An invalidation (after the owner's 2xx) does, per tag, g = incr(cache:tg:tag); then
+ * once seq = incr(cache:seq); then set cache:ts:tag:g = seq. In that order — per-tag
+ * counter first — the latest g always carries a sequence number at least as large as
+ * that of every invalidation of the tag before it, without a compare-and-set: if writer
+ * W1 got g=5 and W2 g=6, W1's upstream write finished before its incr of g, hence before
+ * W2's incr of g and of seq, so a fill stamped ≥ seq(W2) started after both writes.
+ * Invalidating a tag is three O(1) operations for the writer, whatever the number of
+ * entries that carry it.
+ *
+ * A missing cache:ts:tag:g means the invalidation is in progress (its writer has not
+ * answered yet) or is older than `stampTtlMs`, which outlives every entry and fill; both
+ * count as 0.
+ *
+ * Reads go through a small local stamp cache (bounded, `stampCacheMs` old at most) that
+ * invalidation messages update at once; a fill's final check reads the store directly.
+ */
+import { LRUCache } from 'lru-cache'
+import type { Store } from '../store/store.js'
+
+export interface TagStamp {
+  readonly tag: string
+  /** The tag's invalidation counter. */
+  readonly g: number
+  /** Global sequence of that invalidation; 0 when unknown or never. */
+  readonly seq: number
+}
+
+export interface TagIndexOptions {
+  /** How long invalidation records live: longer than any entry plus any fill. */
+  readonly stampTtlMs: number
+  /** How long a stamp read from the store is trusted locally without a message. */
+  readonly stampCacheMs: number
+  /** Stamps cached locally, at most. */
+  readonly maxCachedStamps: number
+  /** Called when the global sequence went backwards (the store lost its data). */
+  readonly onSequenceReset?: () => void
+}
+
+const SEQ = 'cache:seq'
+const counterKey = (tag: string): string => `cache:tg:${tag}`
+const stampKey = (tag: string, g: number): string => `cache:ts:${tag}:${g}`
+const setKey = (tag: string): string => `cache:tk:${tag}`
+
+function toInt (buf: Buffer | null): number {
+  if (buf === null) return 0
+  const n = Number(buf.toString())
+  return Number.isSafeInteger(n) && n > 0 ? n : 0
+}
+
+export class TagIndex {
+  private readonly stamps: LRUCache<string, { g: number, seq: number }>
+  private readonly reading = new Map<string, Promise<{ g: number, seq: number }>>()
+  private highestSeq = 0
+
+  constructor (private readonly store: Store, private readonly opts: TagIndexOptions) {
+    this.stamps = new LRUCache({ max: opts.maxCachedStamps, ttl: opts.stampCacheMs })
+  }
+
+  /** The stamp a fill records before calling the upstream. */
+  async snapshot (): Promise<number> {
+    const seq = toInt(await this.store.get(SEQ))
+    this.observeSeq(seq)
+    return seq
+  }
+
+  private observeSeq (seq: number): void {
+    // Only a large step back counts: replies to a read and an incr issued close together
+    // may be observed out of order, a store that lost its data restarts near 0.
+    if (seq * 2 < this.highestSeq) {
+      // Redis restarted empty or evicted the counter: every local stamp is now meaningless.
+      this.highestSeq = seq
+      this.stamps.clear()
+      this.opts.onSequenceReset?.()
+    } else if (seq > this.highestSeq) {
+      this.highestSeq = seq
+    }
+  }
+
+  /** Keeps the larger of two records of a tag: messages and reads may arrive in any order. */
+  private merge (tag: string, g: number, seq: number): void {
+    const had = this.stamps.get(tag)
+    if (had !== undefined && (had.g > g || (had.g === g && had.seq >= seq))) return
+    this.stamps.set(tag, { g, seq })
+  }
+
+  private async read (tag: string): Promise<{ g: number, seq: number }> {
+    const g = toInt(await this.store.get(counterKey(tag)))
+    const seq = g === 0 ? 0 : toInt(await this.store.get(stampKey(tag, g)))
+    this.merge(tag, g, seq)
+    return this.stamps.get(tag) ?? { g, seq }
+  }
+
+  private async stampOf (tag: string, fresh: boolean): Promise<number> {
+    if (!fresh) {
+      const cached = this.stamps.get(tag)
+      if (cached !== undefined) return cached.seq
+    }
+    let pending = this.reading.get(tag)
+    if (pending === undefined) {
+      pending = this.read(tag).finally(() => this.reading.delete(tag))
+      this.reading.set(tag, pending)
+    }
+    return (await pending).seq
+  }
+
+  /**
+   * True when none of `tags` was invalidated after `stamp`. `fresh` reads the store
+   * instead of the local stamp cache (a fill's final check).
+   */
+  async isCurrent (tags: readonly string[], stamp: number, fresh = false): Promise<boolean> {
+    if (tags.length === 0) return true
+    // The synchronous path (every stamp cached) keeps L1 hits off the network.
+    if (!fresh) {
+      let allCached = true
+      for (const tag of tags) {
+        const c = this.stamps.get(tag)
+        if (c === undefined) allCached = false
+        else if (c.seq > stamp) return false
+      }
+      if (allCached) return true
+    }
+    const seqs = await Promise.all(tags.map(tag => this.stampOf(tag, fresh)))
+    return seqs.every(seq => seq <= stamp)
+  }
+
+  /** Records an invalidation of `tags` in the store; returns what to tell other instances. */
+  async invalidate (tags: readonly string[]): Promise<TagStamp[]> {
+    const unique = [...new Set(tags)]
+    if (unique.length === 0) return []
+    // Order matters (see the header): per-tag counters, then the global sequence.
+    const gens = await Promise.all(unique.map(tag => this.store.incr(counterKey(tag))))
+    const seq = await this.store.incr(SEQ)
+    this.observeSeq(seq)
+    await Promise.all(unique.map((tag, i) => this.store.set(stampKey(tag, gens[i]!), String(seq), { ttlMs: this.opts.stampTtlMs })))
+    const out = unique.map((tag, i) => ({ tag, g: gens[i]!, seq }))
+    for (const s of out) this.merge(s.tag, s.g, s.seq)
+    return out
+  }
+
+  /** Applies invalidations announced by another instance. */
+  note (stamps: readonly TagStamp[]): void {
+    for (const s of stamps) this.merge(s.tag, s.g, s.seq)
+  }
+
+  /** Records that entry `key` carries `tags` (for eager deletion on invalidation). */
+  async index (key: string, tags: readonly string[], ttlMs: number): Promise<void> {
+    await Promise.all(tags.map(tag => this.store.addToSet(setKey(tag), [key], { ttlMs })))
+  }
+
+  /** Entry keys recorded under each tag, and the sets themselves removed. */
+  async takeKeys (tags: readonly string[]): Promise<string[]> {
+    const lists = await Promise.all(tags.map(tag => this.store.setMembers(setKey(tag))))
+    await this.store.delete(tags.map(setKey))
+    return [...new Set(lists.flat())]
+  }
+
+  /** Forgets local stamps (tests, or after the store lost its data). */
+  clearLocal (): void {
+    this.stamps.clear()
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Serving paths of the response cache, on both stores: hit/miss/stale, coalescing,
+ * stale-while-revalidate, stale-if-error, the L1 byte bound, never-shared answers, ETag.
+ * The upstream is a real HTTP origin; "fetches" are requests it actually received.
+ */
+import t from 'tap'
+import { cacheKey } from '../src/cache/cache-key.js'
+import { notModified, ResponseCache, type CacheRequest } from '../src/cache/response-cache.js'
+import type { CachePolicy } from '../src/cache/types.js'
+import { startCacheOrigin, sleep } from './support/cache-origin.js'
+import { cacheStores } from './support/cache-stores.js'
+
+const ttl = (over: Partial<CachePolicy> = {}): CachePolicy => ({ mode: 'ttl', ttlMs: 60_000, staleWhileRevalidateMs: 0, staleIfErrorMs: 0, ...over })
+
+function req (path: string, policy: CachePolicy, over: Partial<CacheRequest> = {}): CacheRequest {
+  const method = over.method ?? 'GET'
+  return { key: cacheKey({ route: 'r', method, path }), method, headers: {}, route: 'r', path, policy, ...over }
+}
+
+for (const kind of await cacheStores(t)) {
+  t.test(`${kind.name}:`, async t => {
+    const open = async (tt: typeof t, opts: Partial<Parameters<typeof ResponseCache.open>[0]> = {}): Promise<ResponseCache> => {
+      const cache = await ResponseCache.open({ store: await kind.open(tt), ...opts })
+      tt.teardown(() => cache.close())
+      return cache
+    }
+
+    t.test('miss, then hit from L1, then hit from L2 on a fresh instance', async t => {
+      const origin = await startCacheOrigin(t, { body: 'v1', headers: { 'content-type': 'text/plain', etag: '"up"' } })
+      const [s1, s2] = await kind.shared(t)
+      const a = await ResponseCache.open({ store: s1 })
+      const b = await ResponseCache.open({ store: s2 })
+      t.teardown(() => Promise.all([a.close(), b.close()]))
+      const r = req('/a', ttl())
+      const first = await a.serve(r, origin.fetch('/a'))
+      t.equal(first.cache, 'MISS')
+      t.equal(first.headers['x-cache'], 'MISS')
+      t.equal(first.body.toString(), 'v1')
+      const second = await a.serve(r, origin.fetch('/a'))
+      t.equal(second.cache, 'HIT')
+      t.equal(second.headers['content-type'], 'text/plain')
+      t.equal(second.headers.etag, '"up"', "the upstream's ETag is kept")
+      t.match(second.headers.age, /^\d+$/)
+      const third = await b.serve(r, origin.fetch('/a'))
+      t.equal(third.cache, 'HIT', 'L2 serves the other instance')
+      t.equal(origin.count(), 1)
+      await sleep(1100)
+      t.equal((await b.serve(r, origin.fetch('/a'))).headers.age, '1', 'Age counts from the store time')
+    })
+
+    t.test('50 concurrent misses make one upstream fetch', async t => {
+      const origin = await startCacheOrigin(t, { body: 'once', delayMs: 100 })
+      const cache = await open(t)
+      const r = req('/c', ttl())
+      const results = await Promise.all(Array.from({ length: 50 }, () => cache.serve(r, origin.fetch('/c'))))
+      t.equal(origin.count(), 1)
+      t.ok(results.every(x => x.body.toString() === 'once' && x.cache === 'MISS'))
+    })
+
+    t.test('a personal answer (Set-Cookie) is not handed to coalesced waiters', async t => {
+      let n = 0
+      const origin = await startCacheOrigin(t)
+      origin.reply = () => ({ body: `user-${++n}`, headers: { 'set-cookie': `s=${n}` }, delayMs: 50 })
+      const cache = await open(t)
+      const r = req('/me', ttl())
+      const results = await Promise.all(Array.from({ length: 10 }, () => cache.serve(r, origin.fetch('/me'))))
+      t.equal(origin.count(), 10, 'each waiter fetched its own')
+      t.equal(new Set(results.map(x => x.body.toString())).size, 10)
+      t.equal((await cache.serve(r, origin.fetch('/me'))).cache, 'MISS', 'and nothing was stored')
+    })
+
+    t.test('stale-while-revalidate: stale answers, exactly one background refresh', async t => {
+      const origin = await startCacheOrigin(t, { body: 'v1' })
+      const cache = await open(t)
+      const r = req('/swr', ttl({ ttlMs: 200, staleWhileRevalidateMs: 10_000 }))
+      await cache.serve(r, origin.fetch('/swr'))
+      origin.reply = { body: 'v2', delayMs: 150 }
+      await sleep(300)
+      const stale = await Promise.all(Array.from({ length: 20 }, () => cache.serve(r, origin.fetch('/swr'))))
+      t.ok(stale.every(x => x.cache === 'STALE' && x.body.toString() === 'v1'), 'all 20 served stale at once')
+      let fresh
+      for (let i = 0; i < 50; i++) {
+        await sleep(50)
+        fresh = await cache.serve(r, origin.fetch('/swr'))
+        if (fresh.cache === 'HIT') break
+      }
+      t.equal(fresh?.cache, 'HIT')
+      t.equal(fresh?.body.toString(), 'v2')
+      t.equal(origin.count(), 2, 'one fill, one refresh')
+    })
+
+    t.test('stale-if-error: an upstream 5xx or failure serves the stale entry', async t => {
+      const origin = await startCacheOrigin(t, { body: 'good' })
+      const cache = await open(t)
+      const r = req('/sie', ttl({ ttlMs: 100, staleIfErrorMs: 10_000 }))
+      await cache.serve(r, origin.fetch('/sie'))
+      await sleep(150)
+      origin.reply = { status: 503, body: 'down' }
+      const on503 = await cache.serve(r, origin.fetch('/sie'))
+      t.equal(on503.cache, 'STALE')
+      t.equal(on503.status, 200)
+      t.equal(on503.body.toString(), 'good')
+      await origin.close()
+      const onRefused = await cache.serve(r, origin.fetch('/sie'))
+      t.equal(onRefused.cache, 'STALE', 'connection refused')
+      const noEntry = req('/other', ttl({ staleIfErrorMs: 10_000 }))
+      await t.rejects(cache.serve(noEntry, origin.fetch('/other')), 'no stale entry: the error goes to the caller')
+    })
+
+    t.test('L1 is bounded by bytes; evicted entries still come from L2', async t => {
+      const origin = await startCacheOrigin(t)
+      origin.reply = (m) => ({ body: `${m.url ?? ''}:`.padEnd(4096, 'x') })
+      const bound = 64 * 1024
+      const cache = await open(t, { l1MaxBytes: bound })
+      for (let i = 0; i < 100; i++) await cache.serve(req(`/big/${i}`, ttl()), origin.fetch(`/big/${i}`))
+      const stats = cache.stats()
+      t.ok(stats.l1Bytes <= bound, `L1 holds ${stats.l1Bytes} bytes ≤ ${bound}`)
+      t.ok(stats.l1Entries < 100 && stats.l1Entries > 5, `${stats.l1Entries} entries in L1`)
+      t.equal(cache.hasLocal(req('/big/0', ttl()).key), false, 'the oldest was evicted')
+      const again = await cache.serve(req('/big/0', ttl()), origin.fetch('/big/0'))
+      t.equal(again.cache, 'HIT')
+      t.equal(again.body.toString().startsWith('/big/0:'), true)
+      t.equal(origin.count(), 100)
+    })
+
+    t.test('Authorization: bypassed unless the response is public or the route keys by identity', async t => {
+      const origin = await startCacheOrigin(t, { body: 'secret' })
+      const cache = await open(t)
+      const auth = { authorization: 'Bearer u1' }
+      const r = req('/auth', ttl(), { headers: auth })
+      t.equal((await cache.serve(r, origin.fetch('/auth', auth))).cache, 'BYPASS')
+      t.equal((await cache.serve(req('/auth', ttl()), origin.fetch('/auth'))).cache, 'MISS', 'nothing stored for the anonymous request')
+      t.equal((await cache.serve(r, origin.fetch('/auth', auth))).cache, 'BYPASS', 'an anonymous entry is not served to an authorized request')
+      t.equal(origin.count(), 3)
+      origin.reply = { body: 'shared', headers: { 'cache-control': 'public' } }
+      const pub = req('/pub', ttl(), { headers: auth })
+      t.equal((await cache.serve(pub, origin.fetch('/pub', auth))).cache, 'MISS')
+      t.equal((await cache.serve(pub, origin.fetch('/pub', auth))).cache, 'HIT')
+      const id = req('/id', ttl({ keyByIdentity: true }), { headers: auth })
+      await cache.serve(id, origin.fetch('/id', auth))
+      t.equal((await cache.serve(id, origin.fetch('/id', auth))).cache, 'HIT')
+    })
+
+    t.test('non-GET bypasses; non-2xx not cached unless configured; no-store never', async t => {
+      const origin = await startCacheOrigin(t, { status: 404, body: 'nope' })
+      const cache = await open(t)
+      const post = await cache.serve(req('/p', ttl(), { method: 'POST' }), origin.fetch('/p'))
+      t.equal(post.cache, 'BYPASS')
+      t.equal(post.reason, 'method')
+      const nf = req('/nf', ttl())
+      t.equal((await cache.serve(nf, origin.fetch('/nf'))).reason, 'status')
+      t.equal((await cache.serve(nf, origin.fetch('/nf'))).cache, 'MISS')
+      const nf404 = req('/nf404', ttl({ extraStatuses: [404] }))
+      await cache.serve(nf404, origin.fetch('/nf404'))
+      t.equal((await cache.serve(nf404, origin.fetch('/nf404'))).cache, 'HIT')
+      origin.reply = { body: 'x', headers: { 'cache-control': 'max-age=60, No-Store' } }
+      const ns = req('/ns', ttl({ mode: 'http' }))
+      t.equal((await cache.serve(ns, origin.fetch('/ns'))).reason, 'no-store')
+      t.equal((await cache.serve(ns, origin.fetch('/ns'))).cache, 'MISS')
+    })
+
+    t.test('incomplete composed responses: not cached, or only for incompleteTtlMs', async t => {
+      const cache = await open(t)
+      let fetches = 0
+      const partial = async () => { fetches++; return { status: 200, headers: {}, body: Buffer.from('{"user":1}'), incomplete: true } }
+      const no = req('/comp', ttl())
+      await cache.serve(no, partial)
+      t.equal((await cache.serve(no, partial)).reason, 'incomplete')
+      const short = req('/comp2', ttl({ incompleteTtlMs: 150 }))
+      await cache.serve(short, partial)
+      t.equal((await cache.serve(short, partial)).cache, 'HIT')
+      await sleep(250)
+      t.equal((await cache.serve(short, partial)).cache, 'MISS', 'expired after the short time')
+      t.equal(fetches, 4)
+    })
+
+    t.test('ETag from the body when the upstream has none; If-None-Match → 304', async t => {
+      const origin = await startCacheOrigin(t, { body: 'etag me', headers: { 'cache-control': 'max-age=60', 'content-type': 'text/plain' } })
+      const cache = await open(t)
+      const r = req('/e', ttl({ mode: 'http' }))
+      const first = await cache.serve(r, origin.fetch('/e'))
+      const etag = first.headers.etag
+      t.match(etag, /^"[A-Za-z0-9_-]{32}"$/)
+      const hit = await cache.serve(r, origin.fetch('/e'))
+      t.equal(hit.headers.etag, etag)
+      const nm = notModified('GET', { 'if-none-match': `"zz", W/${String(etag)}` }, hit)
+      t.equal(nm?.status, 304)
+      t.equal(nm?.body.length, 0)
+      t.equal(nm?.headers['cache-control'], 'max-age=60')
+      t.equal(nm?.headers['content-type'], undefined)
+      t.equal(notModified('GET', { 'if-none-match': '"other"' }, hit), undefined)
+      t.equal(notModified('POST', { 'if-none-match': '*' }, hit), undefined)
+    })
+  })
+}
