@@ -1,0 +1,222 @@
+/**
+ * Runs a compose plan for one request. Every part starts as soon as the parts it reads have
+ * finished (not level by level): independent parts run concurrently, a dependent part waits
+ * for exactly its dependencies. A collection part runs once per distinct value, at most
+ * `maxConcurrency` calls at a time.
+ *
+ * Failure semantics (docs/compose.md):
+ * - a required part that fails fails the request at once: the other calls are aborted and
+ *   the error names the part and its service (502/504; 404 when a part that reads only the
+ *   request finds nothing; 400 when the request lacks a query parameter or header it reads);
+ * - an optional part that fails is reported missing; parts reading it are skipped and
+ *   reported missing the same way (the config check makes sure they are optional too).
+ */
+import type { JunctionError } from '../errors.js'
+import { errors } from '../errors.js'
+import type { ServicePool } from '../upstream/service-pool.js'
+import { collectSlots, type Slot } from './collection.js'
+import { mapLimit } from './limit.js'
+import { callPart, type CallFailure, type CallResult } from './part-call.js'
+import type { ComposePlan, PlannedPart } from './plan.js'
+import { expandTemplate, isScalar, type TemplateInput } from './template.js'
+
+export type PartFailure =
+  | CallFailure
+  | { readonly kind: 'missing-input', readonly what: string }
+  | { readonly kind: 'skipped', readonly dependency: string }
+
+export type PartOutcome =
+  | { readonly status: 'ok', readonly value: unknown }
+  /** `values[i]` is the result for `slots[i]` (null where there was nothing to fetch or its call failed). */
+  | { readonly status: 'collection', readonly slots: readonly Slot[], readonly values: readonly unknown[], readonly failure: PartFailure | undefined }
+  | { readonly status: 'failed', readonly failure: PartFailure }
+
+export interface ComposeRequest {
+  readonly params: Readonly<Record<string, string | undefined>>
+  readonly query: Readonly<Record<string, string | string[] | undefined>>
+  /** The client's request headers (lower-case names, as node:http gives them). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  readonly requestId: string
+  /** Aborted when the client goes away: every call stops. */
+  readonly signal?: AbortSignal
+}
+
+export interface Execution {
+  /** Every part's outcome, by name. */
+  readonly outcomes: ReadonlyMap<string, PartOutcome>
+  /** Optional parts that failed, were skipped, or lost some collection results, in declaration order. */
+  readonly missing: readonly string[]
+}
+
+/** Thrown when a required part fails: the error the client gets, and what happened, for the log. */
+export class RequiredPartFailed extends Error {
+  readonly error: JunctionError
+  readonly part: string
+  readonly failure: PartFailure
+
+  constructor (part: PlannedPart, failure: PartFailure) {
+    const error = errorFor(part, failure)
+    super(error.message, { cause: error })
+    this.name = 'RequiredPartFailed'
+    this.error = error
+    this.part = part.name
+    this.failure = failure
+  }
+}
+
+export async function execute (plan: ComposePlan, request: ComposeRequest, service: (name: string) => ServicePool): Promise<Execution> {
+  const controller = new AbortController()
+  const onClientGone = (): void => { controller.abort() }
+  request.signal?.addEventListener('abort', onClientGone, { once: true })
+  if (request.signal?.aborted === true) controller.abort()
+
+  const headers = partHeaders(plan, request)
+  /** Bodies of the parts finished so far: what templates read. */
+  const bodies = new Map<string, unknown>()
+  const running = new Map<string, Promise<PartOutcome>>()
+  let fail!: (failed: RequiredPartFailed) => void
+  const fatal = new Promise<RequiredPartFailed>(resolve => { fail = resolve })
+
+  const input = (eachValue?: unknown): TemplateInput => ({ params: request.params, query: request.query, headers: request.headers, parts: bodies, eachValue })
+  const call = async (part: PlannedPart, path: string): Promise<CallResult> => await callPart(service(part.config.service), {
+    path, headers, timeoutMs: part.timeoutMs, maxBodySize: part.config.maxBodySize, signal: controller.signal
+  })
+
+  const runSingle = async (part: PlannedPart): Promise<PartOutcome> => {
+    const expanded = expandTemplate(part.template, input())
+    if (!expanded.ok) return { status: 'failed', failure: unresolvable(expanded) }
+    const result = await call(part, expanded.path)
+    if (!result.ok) return { status: 'failed', failure: result.failure }
+    if (part.merged && (typeof result.value !== 'object' || result.value === null || Array.isArray(result.value))) {
+      return { status: 'failed', failure: { kind: 'failed', reason: 'the body is not a JSON object, so it cannot be merged into the root' } }
+    }
+    bodies.set(part.name, result.value)
+    return { status: 'ok', value: result.value }
+  }
+
+  const runCollection = async (part: PlannedPart, each: NonNullable<PlannedPart['each']>): Promise<PartOutcome> => {
+    const slots = collectSlots(bodies.get(each.part), each.fields)
+    const paths: Array<string | undefined> = []
+    for (const slot of slots) {
+      // A slot without a usable value (absent, null, an object) has nothing to fetch: its result is null.
+      if (!isScalar(slot.value)) {
+        paths.push(undefined)
+        continue
+      }
+      const expanded = expandTemplate(part.template, input(slot.value))
+      if (!expanded.ok) return { status: 'failed', failure: unresolvable(expanded) }
+      paths.push(expanded.path)
+    }
+    // Two elements naming the same product make one call.
+    const distinct = [...new Set(paths.filter((p): p is string => p !== undefined))]
+    if (distinct.length > part.config.maxCalls) {
+      return { status: 'failed', failure: { kind: 'failed', reason: `the collection needs ${distinct.length} calls, more than its maxCalls of ${part.config.maxCalls}` } }
+    }
+    const results = await mapLimit(distinct, part.config.maxConcurrency, async (path) => {
+      const result = await call(part, path)
+      // A required collection has failed with its first failed call: stop the rest now.
+      if (!result.ok && !part.config.optional) controller.abort()
+      return result
+    })
+    const failures = results.flatMap(r => r.ok ? [] : [r.failure])
+    const failure = failures.find(f => f.kind !== 'aborted') ?? failures[0]
+    if (failure !== undefined && !part.config.optional) return { status: 'failed', failure }
+    const byPath = new Map(distinct.map((path, i) => [path, results[i]]))
+    const values = paths.map(path => {
+      const result = path === undefined ? undefined : byPath.get(path)
+      return result?.ok === true ? result.value : null
+    })
+    return { status: 'collection', slots, values, failure }
+  }
+
+  const run = async (part: PlannedPart): Promise<PartOutcome> => {
+    const deps = await Promise.all(part.deps.map(dep => running.get(dep) as Promise<PartOutcome>))
+    const failedDep = part.deps.find((_, i) => deps[i]?.status === 'failed')
+    if (failedDep !== undefined) return { status: 'failed', failure: { kind: 'skipped', dependency: failedDep } }
+    if (controller.signal.aborted) return { status: 'failed', failure: { kind: 'aborted' } }
+    return part.each === undefined ? await runSingle(part) : await runCollection(part, part.each)
+  }
+
+  // Topological order: every dependency's promise exists before its dependents look it up.
+  for (const part of plan.parts) {
+    running.set(part.name, run(part).catch((err: unknown): PartOutcome => ({
+      status: 'failed', failure: { kind: 'failed', reason: 'Junction failed while composing it', cause: err }
+    })).then(outcome => {
+      if (outcome.status === 'failed' && !part.config.optional) fail(new RequiredPartFailed(part, outcome.failure))
+      return outcome
+    }))
+  }
+
+  try {
+    const all = Promise.all(plan.parts.map(part => running.get(part.name) as Promise<PartOutcome>))
+    const first = await Promise.race([all, fatal])
+    if (first instanceof RequiredPartFailed) {
+      controller.abort()
+      throw first
+    }
+    const outcomes = new Map(plan.parts.map((part, i) => [part.name, first[i] as PartOutcome]))
+    const missing = plan.route.parts
+      .filter(part => {
+        const outcome = outcomes.get(part.name)
+        return outcome?.status === 'failed' || (outcome?.status === 'collection' && outcome.failure !== undefined)
+      })
+      .map(part => part.name)
+    return { outcomes, missing }
+  } finally {
+    request.signal?.removeEventListener('abort', onClientGone)
+  }
+}
+
+/** What every part call carries: the declared client headers, the request id and the trace context. Nothing else. */
+function partHeaders (plan: ComposePlan, request: ComposeRequest): Record<string, string> {
+  const out: Record<string, string> = { accept: 'application/json' }
+  for (const name of plan.route.forwardHeaders) {
+    const value = request.headers[name]
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value
+  }
+  for (const name of ['traceparent', 'tracestate']) {
+    const value = request.headers[name]
+    if (typeof value === 'string') out[name] = value
+  }
+  out['x-request-id'] = request.requestId
+  return out
+}
+
+function unresolvable (expanded: { placeholder: string, missing: 'request' | 'field', why: string }): PartFailure {
+  return expanded.missing === 'request'
+    ? { kind: 'missing-input', what: expanded.why.replace(/ is missing$/, '') }
+    : { kind: 'failed', reason: `unresolvable placeholder ${expanded.placeholder}: ${expanded.why}` }
+}
+
+/** A failure → what the client is told when the part was required. */
+export function errorFor (part: PlannedPart, failure: PartFailure): JunctionError {
+  const name = part.name
+  const service = part.config.service
+  switch (failure.kind) {
+    case 'timeout':
+      return errors.composePartTimeout(name, service, failure.timeoutMs, failure.cause)
+    case 'status':
+      if (failure.status === 404 && part.requestOnly && part.each === undefined) return errors.composeNotFound(name, service)
+      return errors.composePartFailed(name, service, `the service answered ${failure.status}`)
+    case 'failed':
+      return errors.composePartFailed(name, service, failure.reason, failure.cause)
+    case 'missing-input':
+      return errors.composeMissingInput(name, `the ${failure.what}`)
+    case 'skipped':
+      return errors.composePartFailed(name, service, `skipped because part "${failure.dependency}" failed`)
+    case 'aborted':
+      return errors.composePartFailed(name, service, 'the request was cancelled')
+  }
+}
+
+/** One line about a failure, for logs and for optional parts. */
+export function describeFailure (failure: PartFailure): string {
+  switch (failure.kind) {
+    case 'timeout': return `no answer within ${failure.timeoutMs} ms`
+    case 'status': return `the service answered ${failure.status}`
+    case 'failed': return failure.reason
+    case 'missing-input': return `the request has no ${failure.what}`
+    case 'skipped': return `skipped because part "${failure.dependency}" failed`
+    case 'aborted': return 'cancelled'
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * From part outcomes to the one JSON document the client gets.
+ *
+ * 1. Collections: each collection part's results are set beside the values they were
+ *    fetched for, inside the part it iterates over (./collection.ts).
+ * 2. Assembly: the parts listed in `shape.merge` are merged into the root (their top-level
+ *    keys, shallow, in the order of that list: a later merged part wins a collision), then
+ *    every other part is set under its name (a part's name wins over a merged key of the
+ *    same name). A failed optional part is null when nested, contributes nothing when merged.
+ * 3. pick (keep only these paths), then omit (drop these), then rename (move a value to a
+ *    new path from the root, overwriting what is there). pick and omit walk arrays: `orders.id`
+ *    keeps the id of every order. rename addresses one value (digits index arrays).
+ *
+ * Nothing here mutates its input except step 1, which writes into bodies this request parsed
+ * (and owns). Shaping builds new objects, so a result shared by several collection slots is
+ * never changed twice.
+ */
+import type { ComposeRouteConfig } from '../config/compose-route.js'
+import { collectSlots, placeResults } from './collection.js'
+import type { PartOutcome } from './executor.js'
+import type { ComposePlan } from './plan.js'
+
+type Json = Record<string, unknown>
+
+export function composeDocument (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): unknown {
+  placeCollections(plan, outcomes)
+  const collections = new Set(plan.parts.flatMap(part => part.each === undefined ? [] : [part.name]))
+  return shape(assemble(plan.route, outcomes, collections), plan.route.shape)
+}
+
+function placeCollections (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): void {
+  for (const part of plan.parts) {
+    if (part.each === undefined) continue
+    const outcome = outcomes.get(part.name)
+    if (outcome?.status === 'collection') {
+      placeResults(outcome.slots, outcome.values, part.config.as)
+      continue
+    }
+    // A failed optional collection over a source that succeeded: every slot gets null.
+    const source = outcomes.get(part.each.part)
+    if (source?.status === 'ok') {
+      const slots = collectSlots(source.value, part.each.fields)
+      placeResults(slots, slots.map(() => null), part.config.as)
+    }
+  }
+}
+
+/** `collections`: parts whose results live inside other parts, never at the root. */
+function assemble (route: ComposeRouteConfig, outcomes: ReadonlyMap<string, PartOutcome>, collections: ReadonlySet<string>): Json {
+  const root: Json = {}
+  for (const name of route.shape.merge) {
+    const outcome = outcomes.get(name)
+    if (outcome?.status !== 'ok' || !isObject(outcome.value)) continue
+    for (const [key, value] of Object.entries(outcome.value)) setOwn(root, key, value)
+  }
+  for (const part of route.parts) {
+    if (route.shape.merge.includes(part.name) || collections.has(part.name)) continue
+    const outcome = outcomes.get(part.name)
+    if (outcome === undefined) continue
+    setOwn(root, part.name, outcome.status === 'ok' ? outcome.value : null)
+  }
+  return root
+}
+
+export function shape (doc: unknown, rules: ComposeRouteConfig['shape']): unknown {
+  let out = doc
+  if (rules.pick !== undefined) out = pickTree(out, tree(rules.pick))
+  if (rules.omit.length > 0) out = omitTree(out, tree(rules.omit))
+  for (const [from, to] of rules.rename) out = rename(out, from.split('.'), to.split('.'))
+  return out
+}
+
+/** Paths as a tree; `true` marks a whole subtree (a shorter path covers a longer one). */
+type Tree = Map<string, Tree | true>
+
+function tree (paths: readonly string[]): Tree {
+  const root: Tree = new Map()
+  for (const path of paths) {
+    const fields = path.split('.')
+    let node = root
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i] as string
+      const existing = node.get(field)
+      if (existing === true) break
+      if (i === fields.length - 1) {
+        node.set(field, true)
+        break
+      }
+      const next = existing ?? new Map()
+      node.set(field, next)
+      node = next
+    }
+  }
+  return root
+}
+
+function pickTree (value: unknown, picks: Tree): unknown {
+  if (Array.isArray(value)) return value.map(item => isObject(item) || Array.isArray(item) ? pickTree(item, picks) : item)
+  if (!isObject(value)) return value === null ? null : undefined
+  const out: Json = {}
+  for (const [key, sub] of picks) {
+    if (!Object.hasOwn(value, key)) continue
+    const picked = sub === true ? value[key] : pickTree(value[key], sub)
+    if (picked !== undefined) setOwn(out, key, picked)
+  }
+  return out
+}
+
+function omitTree (value: unknown, omits: Tree): unknown {
+  if (Array.isArray(value)) return value.map(item => omitTree(item, omits))
+  if (!isObject(value)) return value
+  const out: Json = {}
+  for (const [key, item] of Object.entries(value)) {
+    const sub = omits.get(key)
+    if (sub === true) continue
+    setOwn(out, key, sub === undefined ? item : omitTree(item, sub))
+  }
+  return out
+}
+
+function rename (doc: unknown, from: readonly string[], to: readonly string[]): unknown {
+  const found = read(doc, from)
+  if (!found.ok) return doc
+  return write(remove(doc, from), to, found.value)
+}
+
+function read (value: unknown, path: readonly string[]): { ok: true, value: unknown } | { ok: false } {
+  let node = value
+  for (const field of path) {
+    if (Array.isArray(node) && /^\d+$/.test(field) && Number(field) < node.length) node = node[Number(field)]
+    else if (isObject(node) && Object.hasOwn(node, field)) node = node[field]
+    else return { ok: false }
+  }
+  return { ok: true, value: node }
+}
+
+/** A copy of `value` without the value at `path` (copies only the objects on the path). */
+function remove (value: unknown, path: readonly string[]): unknown {
+  const [field, ...rest] = path
+  if (field === undefined) return undefined
+  if (Array.isArray(value)) {
+    if (rest.length === 0) return value
+    const copy = [...value]
+    copy[Number(field)] = remove(copy[Number(field)], rest)
+    return copy
+  }
+  if (!isObject(value)) return value
+  const out: Json = {}
+  for (const [key, item] of Object.entries(value)) {
+    if (key !== field) setOwn(out, key, item)
+    else if (rest.length > 0) setOwn(out, key, remove(item, rest))
+  }
+  return out
+}
+
+/** A copy of `value` with `item` at `path`, creating objects where the path has none. */
+function write (value: unknown, path: readonly string[], item: unknown): unknown {
+  const [field, ...rest] = path
+  if (field === undefined) return item
+  if (Array.isArray(value) && /^\d+$/.test(field)) {
+    const copy = [...value]
+    copy[Number(field)] = write(copy[Number(field)], rest, item)
+    return copy
+  }
+  const out: Json = isObject(value) ? { ...value } : {}
+  setOwn(out, field, write(out[field], rest, item))
+  return out
+}
+
+/** Defines rather than assigns: a `__proto__` key from a body stays a plain key. */
+function setOwn (target: Json, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+}
+
+function isObject (value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

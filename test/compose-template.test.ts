@@ -1,0 +1,44 @@
+/**
+ * Template expansion and collection slots, as plain functions.
+ */
+import t from 'tap'
+import { compileTemplate, expandTemplate } from '../src/compose/template.js'
+import { collectSlots, placeResults } from '../src/compose/collection.js'
+
+const input = (parts: Record<string, unknown>, extra: { query?: Record<string, string | string[]>, headers?: Record<string, string> } = {}) => ({
+  params: { id: '../admin?x=1&y' },
+  query: extra.query ?? {},
+  headers: extra.headers ?? {},
+  parts: new Map(Object.entries(parts))
+})
+
+t.test('values are percent-encoded: a value can never add a segment, a query or a parameter', async t => {
+  const expanded = expandTemplate(compileTemplate('/users/{params.id}?company={user.companyId}'), input({ user: { companyId: 'a&b=c' } }))
+  t.same(expanded, { ok: true, path: '/users/..%2Fadmin%3Fx%3D1%26y?company=a%26b%3Dc' })
+})
+
+t.test('query (first value), headers (case-insensitive names), array indexes, numbers and booleans', async t => {
+  const template = compileTemplate('/x/{query.tag}/{headers.Accept-Language}/{orders.1.id}/{user.active}')
+  t.same(expandTemplate(template, input({ orders: [{ id: 1 }, { id: 2 }], user: { active: true } }, { query: { tag: ['a', 'b'] }, headers: { 'accept-language': 'fr' } })),
+    { ok: true, path: '/x/a/fr/2/true' })
+})
+
+t.test('a missing value says which, and whether the client or a part lacks it', async t => {
+  t.same(expandTemplate(compileTemplate('/x/{query.q}'), input({})),
+    { ok: false, placeholder: '{query.q}', missing: 'request', why: 'query parameter "q" is missing' })
+  t.same(expandTemplate(compileTemplate('/x/{user.a.b}'), input({ user: { a: null } })),
+    { ok: false, placeholder: '{user.a.b}', missing: 'field', why: 'field "a.b" of part "user" is missing or not a string, number or boolean' })
+  t.equal(expandTemplate(compileTemplate('/x/{user.toString}'), input({ user: {} })).ok, false, 'inherited properties are not fields')
+})
+
+t.test('slots walk arrays at every step; results land beside their values', async t => {
+  const orders = [{ items: [{ productId: 'a' }, { productId: 'b' }] }, { items: [{ qty: 1 }] }, { items: [] }]
+  const slots = collectSlots(orders, ['items', 'productId'])
+  t.same(slots.map(s => s.value), ['a', 'b', undefined])
+  placeResults(slots, [{ n: 'A' }, { n: 'B' }, null], 'product')
+  t.same(orders, [{ items: [{ productId: 'a', product: { n: 'A' } }, { productId: 'b', product: { n: 'B' } }] }, { items: [{ qty: 1, product: null }] }, { items: [] }])
+  const team = { ids: ['1', '2'] }
+  const teamSlots = collectSlots(team, ['ids'])
+  placeResults(teamSlots, ['one', 'two'], 'members')
+  t.same(team, { ids: ['1', '2'], members: ['one', 'two'] }, 'an array of values gets an aligned array')
+})
