@@ -12,6 +12,7 @@ import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, hasTaskset } from './lib/processes.js'
 import { renderReport, type BenchSettings, type ScenarioReport } from './lib/report.js'
+import { composeScenario } from './scenarios/compose.js'
 import { proxyScenario } from './scenarios/proxy.js'
 
 if (hasTaskset && cpus().length >= 2 && process.env.BENCH_PINNED === undefined) {
@@ -32,7 +33,8 @@ const settings: BenchSettings = {
 }
 
 const scenarios: Array<[string, (s: BenchSettings) => Promise<ScenarioReport>]> = [
-  ['proxy', proxyScenario]
+  ['proxy', proxyScenario],
+  ['compose', composeScenario]
 ]
 
 const only = process.argv[2]

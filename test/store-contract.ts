@@ -138,7 +138,7 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
   test('queue: append, claim, ack, stats', async (t, store) => {
     const q = store.queue('jobs')
     t.equal(q.name, 'jobs')
-    t.same(await q.stats(), { length: 0, inFlight: 0, oldestAt: undefined })
+    t.same(await q.stats(), { length: 0, inFlight: 0, delayed: 0, oldestAt: undefined })
     t.same(await q.claim('c1', { count: 10, visibilityMs: 10_000 }), [])
     const before = Date.now()
     const ids: string[] = []
@@ -165,7 +165,7 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     const rest = await q.claim('c2', { count: 10, visibilityMs: 10_000 })
     t.same(rest.map(e => e.id), ids.slice(2))
     await q.ack(ids)
-    t.same(await q.stats(), { length: 0, inFlight: 0, oldestAt: undefined })
+    t.same(await q.stats(), { length: 0, inFlight: 0, delayed: 0, oldestAt: undefined })
     t.same(await q.claim('c1', { count: 10, visibilityMs: 0 }), [], 'acknowledged entries never come back')
     await q.ack([])
 
@@ -205,7 +205,7 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.same((await q.stats()).inFlight, 1)
     // Acknowledgement is by id: a late ack from the first holder still removes it.
     await q.ack([id])
-    t.same(await q.stats(), { length: 0, inFlight: 0, oldestAt: undefined })
+    t.same(await q.stats(), { length: 0, inFlight: 0, delayed: 0, oldestAt: undefined })
   })
 
   test('queue: competing consumers never hold the same entry at the same time', async (t, store) => {
@@ -237,7 +237,77 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.same(violations, [])
     t.equal(processed.size, total, 'every entry processed')
     t.ok([...processed.values()].every(n => n === 1), 'each exactly once')
-    t.same(await q.stats(), { length: 0, inFlight: 0, oldestAt: undefined })
+    t.same(await q.stats(), { length: 0, inFlight: 0, delayed: 0, oldestAt: undefined })
+  })
+
+  test('queue: delayed entries are claimable only once due, and counted meanwhile', async (t, store) => {
+    const q = store.queue('delayed')
+    await q.append({ n: 'later' }, { delayMs: 400 })
+    await q.append({ n: 'now' })
+    await q.append({ n: 'zero' }, { delayMs: 0 })
+    t.match(await q.stats(), { length: 3, inFlight: 0, delayed: 1 })
+    const first = await q.claim('c', { count: 10, visibilityMs: 10_000 })
+    t.same(first.map(e => e.fields.n), ['now', 'zero'], 'the delayed entry is not handed out early')
+    t.same(await q.peek({ count: 10 }).then(es => es.map(e => e.fields.n)), ['now', 'zero'], 'nor listed')
+    await q.ack(first.map(e => e.id))
+    t.same(await q.claim('c', { count: 10, visibilityMs: 10_000 }), [])
+    await sleep(550)
+    const later = await q.claim('c', { count: 10, visibilityMs: 10_000 })
+    t.same(later.map(e => [e.fields, e.deliveries]), [[{ n: 'later' }, 1]], 'handed out once due')
+    t.match(await q.stats(), { length: 1, inFlight: 1, delayed: 0 })
+    await q.ack(later.map(e => e.id))
+    t.same(await q.stats(), { length: 0, inFlight: 0, delayed: 0, oldestAt: undefined })
+    await q.append({}, { delayMs: 1 })
+    await sleep(20)
+    t.same((await q.claim('c', { count: 1, visibilityMs: 10_000 })).map(e => e.fields), [{}], 'an empty delayed entry round-trips')
+  })
+
+  test('queue: peek and get list entries without handing them out', async (t, store) => {
+    const q = store.queue('peek')
+    t.same(await q.peek({ count: 10 }), [])
+    const before = Date.now()
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) ids.push(await q.append({ i: String(i) }))
+    const listed = await q.peek({ count: 3 })
+    t.same(listed.map(e => [e.id, e.fields.i]), [[ids[0], '0'], [ids[1], '1'], [ids[2], '2']])
+    t.ok(listed.every(e => e.at >= before - 1 && e.at <= Date.now() + 1), 'at is the append time')
+    t.same((await q.peek({ count: 10, after: ids[2] })).map(e => e.id), ids.slice(3), 'after is exclusive')
+    t.same(await q.peek({ count: 0 }), [])
+    const claimed = await q.claim('c', { count: 1, visibilityMs: 10_000 })
+    t.same(claimed.map(e => e.deliveries), [1], 'peek did not count as a hand-out')
+    t.same((await q.peek({ count: 10 })).map(e => e.id), ids, 'in-flight entries are listed too')
+    t.match(await q.get(ids[3]!), { id: ids[3], fields: { i: '3' }, at: Number })
+    t.same((await q.get(ids[0]!))?.fields, { i: '0' })
+    t.equal(await q.get('999999999999999-0'), undefined)
+    t.equal(await q.get('not-an-id'), undefined)
+    await q.ack([ids[1]!])
+    t.equal(await q.get(ids[1]!), undefined, 'acknowledged entries are gone')
+    t.same((await q.peek({ count: 10 })).map(e => e.id), [ids[0], ids[2], ids[3], ids[4]])
+  })
+
+  test('setMax is an atomic newest-wins register', async (t, store) => {
+    t.equal(await store.setMax('v', 3, { durable: true }), 3)
+    t.equal(await store.setMax('v', 2, { durable: true }), 3, 'never goes down')
+    t.equal(await store.setMax('v', 7), 7)
+    t.same((await store.get('v'))?.toString(), '7')
+    const results = await Promise.all([5, 9, 1, 8, 9, 2].map(n => store.setMax('race', n, { durable: true })))
+    t.equal(await store.setMax('race', 0), 9)
+    t.ok(results.every(r => r <= 9) && results.includes(9))
+    await store.setMax('short', 1, { ttlMs: 200 })
+    await sleep(350)
+    t.equal(await store.setMax('short', 0), 0, 'a value that expired is missing')
+    await store.set('text', 'abc')
+    await t.rejects(store.setMax('text', 1))
+  })
+
+  test('deleteIfEquals deletes only a matching value', async (t, store) => {
+    await store.set('lock', 'owner-a', { ttlMs: 10_000 })
+    t.equal(await store.deleteIfEquals('lock', 'owner-b'), false)
+    t.same((await store.get('lock'))?.toString(), 'owner-a')
+    t.equal(await store.deleteIfEquals('lock', 'owner-a'), true)
+    t.equal(await store.get('lock'), null)
+    t.equal(await store.deleteIfEquals('lock', 'owner-a'), false)
+    t.equal(await store.deleteIfEquals('never', 'x'), false)
   })
 
   test('publish reaches every subscriber, asynchronously; unsubscribe stops it', async (t, store) => {

@@ -49,6 +49,8 @@ export interface DependentStats {
   readonly dead: number
   /** Age in ms of the oldest undelivered entry, 0 when empty. */
   readonly oldestAgeMs: number
+  /** Commit-to-delivery lag in ms of the most recent delivery to this dependent, when known. */
+  readonly lagMs?: number
 }
 
 export interface DeadLetter {
@@ -67,7 +69,8 @@ export interface Outbox {
   /** The highest version ever enqueued for (dependent, entity), if any. */
   latestEnqueued (dependent: string, entity: string): Promise<number | undefined>
   stats (): Promise<DependentStats[]>
-  deadLetters (dependent: string, opts?: { limit?: number }): Promise<DeadLetter[]>
+  /** Oldest first; `after` (a dead letter id) continues a listing past that id. */
+  deadLetters (dependent: string, opts?: { limit?: number, after?: string }): Promise<DeadLetter[]>
   /** Moves dead letters back to delivery (one id, or all of a dependent); resolves to how many. */
   replay (dependent: string, id?: string): Promise<number>
   /** Drops dead letters (one id, or all of a dependent); resolves to how many. */

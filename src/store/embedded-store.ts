@@ -10,7 +10,8 @@
  *                                                    as their decimal value)
  *   {"op":"del","k":key}                             a durable key was deleted or replaced
  *                                                    by a non-durable one
- *   {"op":"qadd","q":queue,"id":id,"f":{..},"t":ms}  queue append (fields, epoch ms)
+ *   {"op":"qadd","q":queue,"id":id,"f":{..},"t":ms,  queue append (fields, epoch ms; `d`: epoch
+ *    "d":dueAt?}                                     ms from which a delayed entry is claimable)
  *   {"op":"qack","q":queue,"ids":[id,...]}           queue acknowledgement
  *   {"op":"qseq","q":queue,"id":id}                  snapshots only: last id issued, so ids
  *                                                    keep increasing after compaction
@@ -44,7 +45,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { EmbeddedStoreConfig } from '../config/types.js'
-import type { DurableQueue, MessageHandler, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
+import type { DurableQueue, MessageHandler, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
 
 export interface EmbeddedStoreOptions {
   /** Journal size from which compaction is considered (default 64 MB). */
@@ -66,7 +67,7 @@ type JournalRecord =
   | { op: 'hdr', format: number }
   | { op: 'set', k: string, v: string, x?: number }
   | { op: 'del', k: string }
-  | { op: 'qadd', q: string, id: string, f: Record<string, string>, t: number }
+  | { op: 'qadd', q: string, id: string, f: Record<string, string>, t: number, d?: number }
   | { op: 'qack', q: string, ids: string[] }
   | { op: 'qseq', q: string, id: string }
 
@@ -84,8 +85,10 @@ interface SetEntry {
 interface QueueItem {
   readonly id: string
   readonly fields: Readonly<Record<string, string>>
-  /** Epoch ms of the append. */
-  readonly at: number
+  /** Epoch ms of the append (for a delayed entry: of the moment it became claimable). */
+  at: number
+  /** Epoch ms from which a delayed entry may be handed out; undefined once it may. */
+  dueAt?: number | undefined
   deliveries: number
   /** performance.now() of the last hand-out: visibility is measured on a monotonic clock. */
   claimedAt: number
@@ -96,6 +99,9 @@ class QueueState {
   readonly waiting = new Map<string, QueueItem>()
   /** Entries handed out and not acknowledged, in order of their last hand-out. */
   readonly inFlight = new Map<string, QueueItem>()
+  /** Entries appended with a delay and not yet due; `due` orders their deadlines. */
+  readonly delayed = new Map<string, QueueItem>()
+  readonly due = new ExpiryHeap()
   lastMs = 0
   lastSeq = -1
 
@@ -109,6 +115,24 @@ class QueueState {
       this.lastSeq++
     }
     return `${this.lastMs}-${this.lastSeq}`
+  }
+
+  /** Moves delayed entries whose time has come to the end of the waiting line. */
+  promoteDue (now: number): void {
+    for (let d = this.due.popDue(now); d !== undefined; d = this.due.popDue(now)) {
+      const item = this.delayed.get(d.key)
+      if (item === undefined) continue
+      this.delayed.delete(d.key)
+      item.dueAt = undefined
+      item.at = now
+      this.waiting.set(item.id, item)
+    }
+  }
+
+  addDelayed (item: QueueItem, dueAt: number): void {
+    item.dueAt = dueAt
+    this.delayed.set(item.id, item)
+    this.due.push(dueAt, item.id, false)
   }
 
   observeId (id: string): void {
@@ -435,7 +459,8 @@ function parseRecord (raw: unknown): JournalRecord | undefined {
     case 'del': return str(r.k) ? { op: 'del', k: r.k } : undefined
     case 'qadd':
       if (!str(r.q) || !str(r.id) || !isStringRecord(r.f) || typeof r.t !== 'number') return undefined
-      return { op: 'qadd', q: r.q, id: r.id, f: r.f, t: r.t }
+      if (r.d !== undefined && typeof r.d !== 'number') return undefined
+      return r.d === undefined ? { op: 'qadd', q: r.q, id: r.id, f: r.f, t: r.t } : { op: 'qadd', q: r.q, id: r.id, f: r.f, t: r.t, d: r.d }
     case 'qack':
       if (!str(r.q) || !Array.isArray(r.ids) || !r.ids.every(str)) return undefined
       return { op: 'qack', q: r.q, ids: r.ids }
@@ -615,6 +640,36 @@ export class EmbeddedStore implements Store {
     return next
   }
 
+  async setMax (key: string, value: number, opts: { durable?: boolean, ttlMs?: number } = {}): Promise<number> {
+    this.assertOpen()
+    if (!Number.isSafeInteger(value)) throw new Error(`setMax of ${key}: ${value} is not a safe integer`)
+    const entry = this.live(key)
+    let current: number | undefined
+    if (entry !== undefined) {
+      const text = entry.value.toString()
+      current = /^-?\d+$/.test(text) ? Number(text) : Number.NaN
+      if (!Number.isSafeInteger(current)) throw new Error(`value of ${key} is not an integer`)
+      // Unchanged: nothing to write (this is called on every delivery, mostly a no-op).
+      if (current >= value) return current
+    }
+    const durable = opts.durable === true || entry?.durable === true
+    const expiresAt = opts.ttlMs === undefined ? entry?.expiresAt : Date.now() + opts.ttlMs
+    const updated: Entry = { value: Buffer.from(String(value)), expiresAt, durable }
+    this.entries.set(key, updated)
+    if (expiresAt !== undefined) this.expiries.push(expiresAt, key, false)
+    if (durable) await this.journal.append([setRecord(key, updated)])
+    return value
+  }
+
+  async deleteIfEquals (key: string, value: string): Promise<boolean> {
+    this.assertOpen()
+    const entry = this.live(key)
+    if (entry === undefined || !entry.value.equals(Buffer.from(value))) return false
+    this.entries.delete(key)
+    if (entry.durable) await this.journal.append([{ op: 'del', k: key }])
+    return true
+  }
+
   // --- sets (memory only: they index cache entries) --------------------------------------
 
   async addToSet (key: string, members: readonly string[], opts: { ttlMs?: number } = {}): Promise<void> {
@@ -651,18 +706,26 @@ export class EmbeddedStore implements Store {
     }
     return {
       name,
-      async append (fields: Record<string, string>): Promise<string> {
+      async append (fields: Record<string, string>, opts: { delayMs?: number } = {}): Promise<string> {
         store.assertOpen()
         const q = state()
         const id = q.nextId()
         const item: QueueItem = { id, fields: { ...fields }, at: q.lastMs, deliveries: 0, claimedAt: 0 }
-        q.waiting.set(id, item)
-        await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at }])
+        const delayMs = opts.delayMs ?? 0
+        if (delayMs > 0) {
+          const dueAt = Date.now() + delayMs
+          q.addDelayed(item, dueAt)
+          await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at, d: dueAt }])
+        } else {
+          q.waiting.set(id, item)
+          await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at }])
+        }
         return id
       },
       async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
         store.assertOpen()
         const q = state()
+        q.promoteDue(Date.now())
         const now = performance.now()
         const out: QueueEntry[] = []
         // In-flight entries are ordered by hand-out time, so the expired ones are a prefix.
@@ -689,11 +752,29 @@ export class EmbeddedStore implements Store {
       async stats (): Promise<QueueStats> {
         store.assertOpen()
         const q = state()
+        q.promoteDue(Date.now())
         let oldestAt = q.waiting.values().next().value?.at
         for (const item of q.inFlight.values()) {
           if (oldestAt === undefined || item.at < oldestAt) oldestAt = item.at
         }
-        return { length: q.waiting.size + q.inFlight.size, inFlight: q.inFlight.size, oldestAt }
+        return { length: q.waiting.size + q.inFlight.size + q.delayed.size, inFlight: q.inFlight.size, delayed: q.delayed.size, oldestAt }
+      },
+      async peek (opts: { count: number, after?: string }): Promise<PeekedEntry[]> {
+        store.assertOpen()
+        const q = state()
+        q.promoteDue(Date.now())
+        const after = opts.after
+        const items = [...q.waiting.values(), ...q.inFlight.values()]
+          .filter(item => after === undefined || compareIds(item.id, after) > 0)
+          .sort((a, b) => compareIds(a.id, b.id))
+        return items.slice(0, Math.max(0, opts.count)).map(peeked)
+      },
+      async get (id: string): Promise<PeekedEntry | undefined> {
+        store.assertOpen()
+        const q = state()
+        q.promoteDue(Date.now())
+        const item = q.waiting.get(id) ?? q.inFlight.get(id)
+        return item === undefined ? undefined : peeked(item)
       }
     }
   }
@@ -837,12 +918,17 @@ export class EmbeddedStore implements Store {
       case 'qadd': {
         const q = this.replayQueue(record.q)
         q.observeId(record.id)
-        q.waiting.set(record.id, { id: record.id, fields: record.f, at: record.t, deliveries: 0, claimedAt: 0 })
+        const item: QueueItem = { id: record.id, fields: record.f, at: record.t, deliveries: 0, claimedAt: 0 }
+        if (record.d !== undefined && record.d > now) q.addDelayed(item, record.d)
+        else q.waiting.set(record.id, item)
         return
       }
       case 'qack': {
         const q = this.replayQueue(record.q)
-        for (const id of record.ids) q.waiting.delete(id)
+        for (const id of record.ids) {
+          q.waiting.delete(id)
+          q.delayed.delete(id)
+        }
         return
       }
       case 'qseq':
@@ -869,9 +955,12 @@ export class EmbeddedStore implements Store {
     }
     for (const [name, q] of this.queues) {
       if (q.lastSeq >= 0) lines.push(JSON.stringify({ op: 'qseq', q: name, id: `${q.lastMs}-${q.lastSeq}` }) + '\n')
-      const items = [...q.waiting.values(), ...q.inFlight.values()].sort((a, b) => compareIds(a.id, b.id))
+      const items = [...q.waiting.values(), ...q.inFlight.values(), ...q.delayed.values()].sort((a, b) => compareIds(a.id, b.id))
       for (const item of items) {
-        lines.push(JSON.stringify({ op: 'qadd', q: name, id: item.id, f: item.fields, t: item.at }) + '\n')
+        const record = item.dueAt === undefined
+          ? { op: 'qadd', q: name, id: item.id, f: item.fields, t: item.at }
+          : { op: 'qadd', q: name, id: item.id, f: item.fields, t: item.at, d: item.dueAt }
+        lines.push(JSON.stringify(record) + '\n')
       }
     }
     return lines
@@ -882,6 +971,10 @@ function setRecord (key: string, entry: Entry): JournalRecord {
   return entry.expiresAt === undefined
     ? { op: 'set', k: key, v: entry.value.toString('base64') }
     : { op: 'set', k: key, v: entry.value.toString('base64'), x: entry.expiresAt }
+}
+
+function peeked (item: QueueItem): PeekedEntry {
+  return { id: item.id, fields: { ...item.fields }, at: item.at }
 }
 
 function handOut (q: QueueState, item: QueueItem, now: number): QueueEntry {

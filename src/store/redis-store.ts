@@ -3,6 +3,9 @@
  *
  *   P{<key>}          string values, counters and sets (logical key in the hash tag)
  *   Pqueue:{<name>}   a queue: a Redis Stream with the consumer group `junction`
+ *   Pqueue:{<name>}:delayed  its delayed entries: a sorted set scored by due time (Redis
+ *                     TIME, so instances' clocks do not matter), member
+ *                     `<uuid>\n<append ms>\n<JSON array of field, value, ...>`
  *   Pchannel:<name>   pub/sub channel (pub/sub is not slot-bound, so no hash tag)
  *
  * Every operation touches one physical key, and each key's companions share its hash tag,
@@ -12,15 +15,17 @@
  * Queues: append = XADD; claim = one Lua script (XAUTOCLAIM entries idle for at least the
  * visibility timeout, read their delivery counters from XPENDING, then XREADGROUP new
  * entries), so two consumers can never be handed the same entry at once; ack = XACK+XDEL
- * in one script, so a stream holds exactly the unacknowledged entries. Requires Redis ≥ 6.2
- * (XAUTOCLAIM).
+ * in one script, so a stream holds exactly the unacknowledged entries. A delayed append is a
+ * ZADD; the claim script first moves due entries to the stream (XADD, so they get their
+ * stream id then). Requires Redis ≥ 6.2 (XAUTOCLAIM, exclusive XRANGE bounds).
  *
  * Pub/sub uses a second connection, created on the first subscribe (a subscribed
  * connection cannot run other commands).
  */
+import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
-import type { DurableQueue, MessageHandler, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
+import type { DurableQueue, MessageHandler, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
 
 export interface RedisStoreOptions {
   /** How long open() tries to connect before failing (default 5000 ms). */
@@ -35,8 +40,23 @@ const ACK_CHUNK = 1000
 const STREAM_ID = /^\d+-\d+$/
 const PING_TIMEOUT_MS = 2000
 
-/** KEYS[1] stream; ARGV group, consumer, count, min idle ms. Returns {{id, deliveries, {f, v, ...}}, ...}. */
-const CLAIM_LUA = `
+/** Lua: moves up to 1000 due delayed entries (KEYS[2]) to the stream (KEYS[1]). */
+const PROMOTE_LUA = `
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', nowMs, 'LIMIT', 0, 1000)
+for _, member in ipairs(due) do
+  local a = string.find(member, '\\n', 1, true)
+  local b = string.find(member, '\\n', a + 1, true)
+  local flat = cjson.decode(string.sub(member, b + 1))
+  if #flat == 0 then flat = { '', '' } end
+  redis.call('XADD', KEYS[1], '*', unpack(flat))
+  redis.call('ZREM', KEYS[2], member)
+end
+`
+
+/** KEYS[1] stream, KEYS[2] delayed set; ARGV group, consumer, count, min idle ms. Returns {{id, deliveries, {f, v, ...}}, ...}. */
+const CLAIM_LUA = PROMOTE_LUA + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 -- The group is created on first use; '0' so that entries appended before it are included.
 redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
@@ -72,22 +92,56 @@ redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 `
 
-/** KEYS[1] stream; ARGV group. Returns {length, in flight, oldest id or nil}. */
-const STATS_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return { 0, 0, false } end
+/** KEYS[1] delayed set; ARGV delay ms, uuid, JSON fields. */
+const APPEND_DELAYED_LUA = `
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZADD', KEYS[1], nowMs + tonumber(ARGV[1]), ARGV[2] .. '\\n' .. nowMs .. '\\n' .. ARGV[3])
+return 1
+`
+
+/** KEYS[1] stream, KEYS[2] delayed set; ARGV group. Returns {length, in flight, oldest id or nil, delayed}. */
+const STATS_LUA = PROMOTE_LUA + `
+local delayed = redis.call('ZCARD', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then return { delayed, 0, false, delayed } end
 local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1])
 local inFlight = 0
 if type(pending) == 'table' and not pending.err then inFlight = pending[1] end
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 local oldest = false
 if first[1] then oldest = first[1][1] end
-return { redis.call('XLEN', KEYS[1]), inFlight, oldest }
+return { redis.call('XLEN', KEYS[1]) + delayed, inFlight, oldest, delayed }
+`
+
+/** KEYS[1]; ARGV value, ttl ms or ''. Returns the resulting value as a string. */
+const SET_MAX_LUA = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local n = tonumber(current)
+  if n == nil or string.find(current, '^-?%d+$') == nil then return redis.error_reply('ERR value is not an integer') end
+  if n >= tonumber(ARGV[1]) then return current end
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+end
+return ARGV[1]
+`
+
+/** KEYS[1]; ARGV expected value. */
+const DELETE_IF_EQUALS_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `
 
 interface ScriptCommands {
-  junctionClaim (stream: string, group: string, consumer: string, count: number, minIdleMs: number): Promise<unknown>
+  junctionClaim (stream: string, delayed: string, group: string, consumer: string, count: number, minIdleMs: number): Promise<unknown>
   junctionAck (stream: string, group: string, ...ids: string[]): Promise<unknown>
-  junctionStats (stream: string, group: string): Promise<unknown>
+  junctionStats (stream: string, delayed: string, group: string): Promise<unknown>
+  junctionAppendDelayed (delayed: string, delayMs: number, uuid: string, fields: string): Promise<unknown>
+  junctionSetMax (key: string, value: string, ttlMs: string): Promise<unknown>
+  junctionDeleteIfEquals (key: string, value: string): Promise<unknown>
 }
 
 type ScriptedRedis = Redis & ScriptCommands
@@ -149,7 +203,11 @@ export class RedisStore implements Store {
       lastError = err
       onError(err)
     })
-    for (const [name, lua, numberOfKeys] of [['junctionClaim', CLAIM_LUA, 1], ['junctionAck', ACK_LUA, 1], ['junctionStats', STATS_LUA, 1]] as const) {
+    for (const [name, lua, numberOfKeys] of [
+      ['junctionClaim', CLAIM_LUA, 2], ['junctionAck', ACK_LUA, 1], ['junctionStats', STATS_LUA, 2],
+      ['junctionAppendDelayed', APPEND_DELAYED_LUA, 1], ['junctionSetMax', SET_MAX_LUA, 1],
+      ['junctionDeleteIfEquals', DELETE_IF_EQUALS_LUA, 1]
+    ] as const) {
       redis.defineCommand(name, { lua, numberOfKeys })
     }
     // ioredis keeps reconnecting on its own; at boot we give it `timeoutMs`, then give up
@@ -215,6 +273,16 @@ export class RedisStore implements Store {
     return await this.redis.incr(this.key(key))
   }
 
+  async setMax (key: string, value: number, opts: { durable?: boolean, ttlMs?: number } = {}): Promise<number> {
+    if (!Number.isSafeInteger(value)) throw new Error(`setMax of ${key}: ${value} is not a safe integer`)
+    const reply = await this.redis.junctionSetMax(this.key(key), String(value), opts.ttlMs === undefined ? '' : String(px(opts.ttlMs)))
+    return Number(reply)
+  }
+
+  async deleteIfEquals (key: string, value: string): Promise<boolean> {
+    return Number(await this.redis.junctionDeleteIfEquals(this.key(key), value)) > 0
+  }
+
   // --- sets ------------------------------------------------------------------------------
 
   async addToSet (key: string, members: readonly string[], opts: { ttlMs?: number } = {}): Promise<void> {
@@ -236,10 +304,22 @@ export class RedisStore implements Store {
   queue (name: string): DurableQueue {
     const redis = this.redis
     const stream = `${this.prefix}queue:{${name}}`
+    const delayed = `${stream}:delayed`
+    const peeked = (row: unknown): PeekedEntry => {
+      const [id, flat] = row as [unknown, unknown]
+      const fields = pairsToRecord(flat)
+      delete fields['']
+      return { id: String(id), fields, at: idTime(String(id)) }
+    }
     return {
       name,
-      async append (fields: Record<string, string>): Promise<string> {
+      async append (fields: Record<string, string>, opts: { delayMs?: number } = {}): Promise<string> {
         const flat = Object.entries(fields).flat()
+        if (opts.delayMs !== undefined && opts.delayMs > 0) {
+          const uuid = randomUUID()
+          await redis.junctionAppendDelayed(delayed, Math.ceil(opts.delayMs), uuid, JSON.stringify(flat))
+          return `delayed-${uuid}`
+        }
         // XADD needs at least one field; an empty entry gets a placeholder that claim drops.
         const id = await redis.xadd(stream, '*', ...(flat.length > 0 ? flat : ['', '']))
         if (id === null) throw new Error(`XADD to ${stream} returned no id`)
@@ -247,7 +327,7 @@ export class RedisStore implements Store {
       },
       async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
         if (opts.count < 1) return []
-        const reply = await redis.junctionClaim(stream, GROUP, consumer, Math.floor(opts.count), Math.max(0, Math.floor(opts.visibilityMs)))
+        const reply = await redis.junctionClaim(stream, delayed, GROUP, consumer, Math.floor(opts.count), Math.max(0, Math.floor(opts.visibilityMs)))
         if (!Array.isArray(reply)) throw new Error(`unexpected claim reply from ${stream}`)
         return reply.map((row: unknown): QueueEntry => {
           const [id, deliveries, flat] = row as [unknown, unknown, unknown]
@@ -264,14 +344,28 @@ export class RedisStore implements Store {
         }
       },
       async stats (): Promise<QueueStats> {
-        const reply = await redis.junctionStats(stream, GROUP)
+        const reply = await redis.junctionStats(stream, delayed, GROUP)
         if (!Array.isArray(reply)) throw new Error(`unexpected stats reply from ${stream}`)
-        const [length, inFlight, oldest] = reply as [unknown, unknown, unknown]
+        const [length, inFlight, oldest, delayedCount] = reply as [unknown, unknown, unknown, unknown]
         return {
           length: Number(length),
           inFlight: Number(inFlight),
+          delayed: Number(delayedCount),
           oldestAt: typeof oldest === 'string' ? idTime(oldest) : undefined
         }
+      },
+      async peek (opts: { count: number, after?: string }): Promise<PeekedEntry[]> {
+        const count = Math.floor(opts.count)
+        if (count < 1) return []
+        const start = opts.after === undefined ? '-' : STREAM_ID.test(opts.after) ? `(${opts.after}` : undefined
+        if (start === undefined) throw new Error(`peek after "${opts.after}": not a queue id`)
+        const rows = await redis.xrange(stream, start, '+', 'COUNT', count)
+        return rows.map(peeked)
+      },
+      async get (id: string): Promise<PeekedEntry | undefined> {
+        if (!STREAM_ID.test(id)) return undefined
+        const rows = await redis.xrange(stream, id, id)
+        return rows.length === 0 ? undefined : peeked(rows[0])
       }
     }
   }

@@ -29,12 +29,22 @@ export interface QueueEntry {
 }
 
 export interface QueueStats {
-  /** Entries appended and not yet acknowledged (waiting or in flight). */
+  /** Entries appended and not yet acknowledged (waiting, delayed or in flight). */
   readonly length: number
   /** Entries currently held by a consumer (handed out, not acknowledged). */
   readonly inFlight: number
-  /** Epoch milliseconds of the oldest unacknowledged entry, if any. */
+  /** Entries appended with a delay that have not yet been made claimable. */
+  readonly delayed: number
+  /** Epoch milliseconds of the oldest waiting or in-flight entry (delayed ones excluded), if any. */
   readonly oldestAt: number | undefined
+}
+
+/** An entry looked at without being handed out (`peek`, `get`). */
+export interface PeekedEntry {
+  readonly id: string
+  readonly fields: Readonly<Record<string, string>>
+  /** Epoch ms at which the entry was appended (or, for a delayed one, became due). */
+  readonly at: number
 }
 
 /**
@@ -44,8 +54,13 @@ export interface QueueStats {
  */
 export interface DurableQueue {
   readonly name: string
-  /** Appends one entry; when the promise resolves the entry is durable. */
-  append (fields: Record<string, string>): Promise<string>
+  /**
+   * Appends one entry; when the promise resolves the entry is durable. With `delayMs`
+   * the entry is claimable only once that time has passed (durable retry schedules); a
+   * delayed entry may be handed out under another id than the one returned here (Redis
+   * assigns the stream id when it becomes due), and cannot be acknowledged before then.
+   */
+  append (fields: Record<string, string>, opts?: { delayMs?: number }): Promise<string>
   /**
    * Hands out up to `count` entries to `consumer`: first entries whose holder has not
    * acknowledged them within `visibilityMs` (reclaimed), then entries never handed out.
@@ -54,6 +69,14 @@ export interface DurableQueue {
   /** Acknowledges (and removes) entries; unknown ids are ignored. Durable on resolve. */
   ack (ids: readonly string[]): Promise<void>
   stats (): Promise<QueueStats>
+  /**
+   * Lists up to `count` waiting or in-flight entries with ids greater than `after`, in id
+   * order, without handing them out (for queues that are read rather than consumed, such
+   * as dead letters). Delayed entries that are not yet due are not listed.
+   */
+  peek (opts: { count: number, after?: string }): Promise<PeekedEntry[]>
+  /** One waiting or in-flight entry by id, without handing it out. */
+  get (id: string): Promise<PeekedEntry | undefined>
 }
 
 export type MessageHandler = (message: string) => void
@@ -69,6 +92,14 @@ export interface Store {
   delete (keys: readonly string[]): Promise<number>
   /** Atomically increments an integer counter (missing = 0); durable counters survive a crash. */
   incr (key: string, opts?: { durable?: boolean }): Promise<number>
+
+  /**
+   * Atomically raises an integer to at least `value` (missing = `value`) and resolves to
+   * the result: a newest-wins register. `ttlMs` is (re)applied when the value changes.
+   */
+  setMax (key: string, value: number, opts?: { durable?: boolean, ttlMs?: number }): Promise<number>
+  /** Deletes the key only if it holds exactly `value` (releasing a lock one still owns). */
+  deleteIfEquals (key: string, value: string): Promise<boolean>
 
   /** Adds members to a set (tags → cache keys). `ttlMs` refreshes the set's expiry. */
   addToSet (key: string, members: readonly string[], opts?: { ttlMs?: number }): Promise<void>

@@ -1,0 +1,77 @@
+/**
+ * Scenario 2: a route composed of 3 parallel parts.
+ * - 0 ms backend: Junction's req/s against a minimal hand-written undici aggregator.
+ * - 20 ms backend: Junction's p50 against one direct call to the backend (target:
+ *   p50 ≤ max(parts) + 2 ms), at a moderate load so latency, not queueing, is measured.
+ */
+import { join } from 'node:path'
+import { load, mean, type LoadResult } from '../lib/load.js'
+import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
+import type { BenchSettings, ScenarioReport, ScenarioRow } from '../lib/report.js'
+
+const COMPOSE = (url: string): string => `
+services:
+  backend: { urls: [${url}] }
+routes:
+  - get: /api/profile/:id
+    compose:
+      a: { service: backend, path: "/a/{params.id}" }
+      b: { service: backend, path: "/b/{params.id}" }
+      c: { service: backend, path: "/c/{params.id}" }
+`
+
+async function alternate (targets: ReadonlyArray<{ name: string, url: string, measured: Running[] }>, settings: BenchSettings, connections: number): Promise<Map<string, LoadResult>> {
+  const runs = new Map<string, LoadResult[]>()
+  for (const t of targets) await load({ url: t.url, connections, durationSec: 1 }, [])
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const t of targets) {
+      const result = await load({ url: t.url, connections, durationSec: settings.durationSec }, t.measured)
+      runs.set(t.name, [...(runs.get(t.name) ?? []), result])
+    }
+  }
+  return new Map([...runs].map(([name, r]) => [name, mean(r)]))
+}
+
+export async function composeScenario (settings: BenchSettings): Promise<ScenarioReport> {
+  const cpu = settings.serverCpu
+  const started: Running[] = []
+  try {
+    const fast = await startNode('backend 0 ms', join(ROOT, 'bench/peers/backend.mjs'), { cpu })
+    started.push(fast)
+    const slow = await startNode('backend 20 ms', join(ROOT, 'bench/peers/backend.mjs'), { cpu, env: { DELAY_MS: '20' } })
+    started.push(slow)
+    const junctionFast = await startJunction('junction compose (0 ms)', COMPOSE(fast.url), { cpu })
+    started.push(junctionFast)
+    const junctionSlow = await startJunction('junction compose (20 ms)', COMPOSE(slow.url), { cpu })
+    started.push(junctionSlow)
+    const aggregator = await startNode('undici aggregator', join(ROOT, 'bench/peers/aggregator.mjs'), { cpu, env: { UPSTREAM: fast.url } })
+    started.push(aggregator)
+
+    const throughput = await alternate([
+      { name: 'junction compose, 3 parts, 0 ms', url: `${junctionFast.url}/api/profile/1`, measured: [junctionFast] },
+      { name: 'hand-written undici aggregator, 3 parts, 0 ms', url: `${aggregator.url}/api/profile/1`, measured: [aggregator] }
+    ], settings, settings.connections)
+    const latency = await alternate([
+      { name: 'junction compose, 3 parts, 20 ms', url: `${junctionSlow.url}/api/profile/1`, measured: [junctionSlow] },
+      { name: 'one direct call, 20 ms', url: `${slow.url}/a/1`, measured: [slow] }
+    ], settings, 10)
+
+    const j = throughput.get('junction compose, 3 parts, 0 ms')
+    const agg = throughput.get('hand-written undici aggregator, 3 parts, 0 ms')
+    const js = latency.get('junction compose, 3 parts, 20 ms')
+    const direct = latency.get('one direct call, 20 ms')
+    const rows: ScenarioRow[] = [
+      ...[...throughput].map(([name, result]) => ({ name, result, ratios: { 'vs aggregator': agg === undefined ? NaN : result.requestsPerSec / agg.requestsPerSec } })),
+      ...[...latency].map(([name, result]) => ({ name: `${name} (10 connections)`, result, ratios: {} }))
+    ]
+    const overhead = js !== undefined && direct !== undefined ? js.p50Ms - direct.p50Ms : NaN
+    return {
+      title: 'Compose 3 parts',
+      cpuNote: 'CPU µs/req is the gateway or aggregator process only; for the direct call, the backend.',
+      rows,
+      verdict: `Compose reaches ${j !== undefined && agg !== undefined ? (100 * j.requestsPerSec / agg.requestsPerSec).toFixed(0) : '–'}% of the hand-written aggregator's req/s; with 20 ms parts its p50 is ${Number.isFinite(overhead) ? overhead.toFixed(1) : '–'} ms above one direct call (target ≤ 2 ms).`
+    }
+  } finally {
+    await Promise.all(started.map(async p => await p.stop()))
+  }
+}

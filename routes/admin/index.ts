@@ -1,0 +1,20 @@
+/**
+ * The admin API under /admin, in its own encapsulated context so its bearer-token hook
+ * guards every admin route and nothing else. Registered only when an admin token is
+ * configured: without one, /admin does not exist (404), rather than existing unguarded.
+ */
+import type { FastifyInstance } from 'fastify'
+import { bearerAuth } from './auth.js'
+import outboxAdminRoutes from './outbox.js'
+
+export interface AdminRoutesOptions {
+  token: string
+}
+
+export default async function adminRoutes (app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
+  if (opts.token === '') throw new Error('the admin API needs a non-empty token')
+  await app.register(async function admin (scope) {
+    scope.addHook('onRequest', bearerAuth(opts.token))
+    await scope.register(outboxAdminRoutes)
+  }, { prefix: '/admin' })
+}

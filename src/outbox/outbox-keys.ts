@@ -1,0 +1,18 @@
+/**
+ * Where the outbox keeps things in the Store (logical names; each store maps them to its
+ * own layout, e.g. hash-tagged keys on Redis). One place, so docs/outbox.md and the code
+ * cannot drift apart.
+ */
+
+/** Deliveries to one dependent: waiting, delayed (retry scheduled) and in flight. */
+export const deliveryQueue = (dependent: string): string => `outbox:${dependent}`
+/** Dead letters of one dependent, read with peek/get, never claimed. */
+export const deadQueue = (dependent: string): string => `outbox-dead:${dependent}`
+/** Durable newest-wins register: the highest version enqueued for (dependent, entity). */
+export const latestKey = (dependent: string, entity: string): string => `outbox:latest:${dependent}:${entity}`
+/** Short-lived lock: who is delivering (dependent, entity) right now. */
+export const leaseKey = (dependent: string, entity: string): string => `outbox:lease:${dependent}:${entity}`
+/** Lag of the most recent delivery to a dependent (for stats; not durable). */
+export const lagKey = (dependent: string): string => `outbox:lag:${dependent}`
+/** Pub/sub channel; the message is a dependent's name: new work, stop sleeping. */
+export const NUDGE_CHANNEL = 'outbox:nudge'

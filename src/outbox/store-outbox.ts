@@ -1,0 +1,389 @@
+/**
+ * The outbox over the Store seam: durable, at-least-once, newest-wins delivery of entity
+ * versions to dependent services. docs/outbox.md describes the protocol and how each
+ * guarantee is achieved; in short:
+ *
+ * - enqueue appends one entry per delivery to the dependent's DurableQueue (durable when
+ *   the promise resolves), then raises the (dependent, entity) newest-wins register;
+ * - a worker that claims an entry raises the register to its version; if the register is
+ *   higher the entry is superseded and acknowledged without being sent;
+ * - otherwise it takes the (dependent, entity) lease (a store lock with a TTL), checks the
+ *   register again, sends one attempt, and records the outcome durably *before*
+ *   acknowledging the entry: a retry is a delayed re-append, a dead letter an append to
+ *   the dead-letter queue. A crash at any point leaves the entry (or its successor)
+ *   in the store: a delivery may repeat (same Idempotency-Key), never vanish.
+ */
+import { hostname } from 'node:os'
+import { randomUUID } from 'node:crypto'
+import { errors } from '../errors.js'
+import type { QueueEntry, Store } from '../store/store.js'
+import type { ServicePool } from '../upstream/service-pool.js'
+import { attemptDelivery, type AttemptResult } from './delivery.js'
+import { DependentWorker } from './dependent-worker.js'
+import { decodeDead, decodePending, encodeDead, encodePending, type LastResponse, type PendingDelivery } from './entry-codec.js'
+import { checkOutboxOptions, OUTBOX_DEFAULTS, type OutboxOptions } from './outbox-options.js'
+import { deadQueue, deliveryQueue, lagKey, latestKey, leaseKey, NUDGE_CHANNEL } from './outbox-keys.js'
+import { classifyStatus, retryDelayMs } from './retry-policy.js'
+import type { DeadLetter, DeliveryEvent, DeliveryOutcome, DeliveryRequest, DependentStats, Outbox } from './types.js'
+
+/** Where the outbox finds a dependent's connection pool (Upstreams fits). */
+export interface ServiceLookup {
+  get (name: string): ServicePool
+}
+
+export interface StoreOutboxOptions extends Partial<OutboxOptions> {
+  readonly store: Store
+  readonly services: ServiceLookup
+  /** Names of the dependent services (workers run for each). */
+  readonly dependents: readonly string[]
+  /** This instance's consumer name in the queues' group; unique per process by default. */
+  readonly consumer?: string
+  /** Store or worker failures that are retried by themselves (log them). */
+  readonly onError?: (err: unknown, context: string) => void
+  /** Source of jitter (tests). */
+  readonly random?: () => number
+}
+
+/** A lease held by another worker: look again this soon (plus jitter), without counting an attempt. */
+const LEASE_BUSY_RETRY_MS = 50
+/** Bulk replay/discard stop after this long (they can be run again). */
+const BULK_DEADLINE_MS = 60_000
+const BULK_BATCH = 500
+/** Writes of the last-lag stat per dependent at most this often. */
+const LAG_WRITE_INTERVAL_MS = 250
+
+export class StoreOutbox implements Outbox {
+  readonly options: OutboxOptions
+  readonly consumer: string
+  private readonly store: Store
+  private readonly services: ServiceLookup
+  private readonly workers = new Map<string, DependentWorker>()
+  private readonly listeners = new Set<(event: DeliveryEvent) => void>()
+  private readonly onError: (err: unknown, context: string) => void
+  private readonly random: () => number
+  private readonly abort = new AbortController()
+  private readonly lastLagWrite = new Map<string, number>()
+  private unsubscribe: Promise<(() => Promise<void>) | undefined> | undefined
+  private started = false
+  private closing: Promise<void> | undefined
+
+  constructor (opts: StoreOutboxOptions) {
+    const { store, services, dependents, consumer, onError, random, ...knobs } = opts
+    const options: OutboxOptions = { ...OUTBOX_DEFAULTS }
+    for (const [key, value] of Object.entries(knobs)) {
+      if (value !== undefined && key in OUTBOX_DEFAULTS) (options as unknown as Record<string, number>)[key] = value as number
+    }
+    const problems = checkOutboxOptions(options)
+    if (problems.length > 0) throw new Error(problems.join('\n'))
+    this.options = Object.freeze(options)
+    this.store = store
+    this.services = services
+    this.consumer = consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
+    this.onError = onError ?? (() => {})
+    this.random = random ?? Math.random
+    for (const dependent of new Set(dependents)) {
+      this.workers.set(dependent, new DependentWorker(dependent, store.queue(deliveryQueue(dependent)), {
+        consumer: this.consumer,
+        concurrency: options.concurrency,
+        visibilityTimeoutMs: options.visibilityTimeoutMs,
+        pollIntervalMs: options.pollIntervalMs
+      }, entry => this.handle(dependent, entry), err => { this.onError(err, `claiming deliveries for "${dependent}"`) }))
+    }
+  }
+
+  /** The dependents this outbox delivers to, in configuration order. */
+  dependents (): string[] {
+    return [...this.workers.keys()]
+  }
+
+  // --- the contract ------------------------------------------------------------------------
+
+  async enqueue (deliveries: readonly DeliveryRequest[]): Promise<void> {
+    if (this.closing !== undefined) throw new Error('the outbox is closed')
+    for (const d of deliveries) {
+      this.worker(d.dependent)
+      if (!Number.isSafeInteger(d.version) || d.version < 0) throw new Error(`delivery of ${d.entity} to ${d.dependent}: version ${d.version} is not a non-negative integer`)
+      if (!d.path.startsWith('/')) throw new Error(`delivery of ${d.entity} to ${d.dependent}: path "${d.path}" must start with "/"`)
+    }
+    const now = Date.now()
+    // Appends first, register second: a crash in between leaves an entry whose version is
+    // above the register, which the worker raises itself; the other order could leave a
+    // register pointing at a version no entry carries, superseding older ones for nothing.
+    await Promise.all(deliveries.map(d => this.store.queue(deliveryQueue(d.dependent))
+      .append(encodePending({ request: d, attempts: 0, firstAt: now }))))
+    await Promise.all(deliveries.map(d => this.raiseLatest(d)))
+    this.nudge(new Set(deliveries.map(d => d.dependent)))
+  }
+
+  async latestEnqueued (dependent: string, entity: string): Promise<number | undefined> {
+    const value = await this.store.get(latestKey(dependent, entity))
+    if (value === null) return undefined
+    const n = Number(value.toString())
+    return Number.isSafeInteger(n) ? n : undefined
+  }
+
+  async stats (): Promise<DependentStats[]> {
+    const now = Date.now()
+    return await Promise.all(this.dependents().map(async dependent => {
+      const [queue, dead, lag] = await Promise.all([
+        this.store.queue(deliveryQueue(dependent)).stats(),
+        this.store.queue(deadQueue(dependent)).stats(),
+        this.store.get(lagKey(dependent))
+      ])
+      const stats: DependentStats = {
+        dependent,
+        pending: Math.max(0, queue.length - queue.inFlight - queue.delayed),
+        inFlight: queue.inFlight,
+        retrying: queue.delayed,
+        dead: dead.length,
+        oldestAgeMs: queue.oldestAt === undefined ? 0 : Math.max(0, now - queue.oldestAt)
+      }
+      const lagMs = lag === null ? Number.NaN : Number(lag.toString())
+      return Number.isFinite(lagMs) ? { ...stats, lagMs } : stats
+    }))
+  }
+
+  async deadLetters (dependent: string, opts: { limit?: number, after?: string } = {}): Promise<DeadLetter[]> {
+    this.worker(dependent)
+    const limit = Math.min(Math.max(1, Math.floor(opts.limit ?? 100)), 1000)
+    const entries = await this.store.queue(deadQueue(dependent)).peek(opts.after === undefined ? { count: limit } : { count: limit, after: opts.after })
+    const letters: DeadLetter[] = []
+    for (const e of entries) {
+      const letter = decodeDead(e.id, e.fields)
+      if (letter !== undefined) letters.push(letter)
+    }
+    return letters
+  }
+
+  async replay (dependent: string, id?: string): Promise<number> {
+    const worker = this.worker(dependent)
+    const queue = this.store.queue(deliveryQueue(dependent))
+    const dead = this.store.queue(deadQueue(dependent))
+    const count = await this.eachDead(dependent, id, async (entryId, fields) => {
+      const letter = decodeDead(entryId, fields)
+      if (letter !== undefined) {
+        // A fresh start: attempts and the max-age clock begin again, as after a new write.
+        await queue.append(encodePending({ request: letter.request, attempts: 0, firstAt: Date.now() }))
+      }
+      await dead.ack([entryId])
+    })
+    if (count > 0) {
+      worker.wake()
+      this.nudge(new Set([dependent]))
+    }
+    return count
+  }
+
+  async discard (dependent: string, id?: string): Promise<number> {
+    this.worker(dependent)
+    const dead = this.store.queue(deadQueue(dependent))
+    return await this.eachDead(dependent, id, async entryId => { await dead.ack([entryId]) })
+  }
+
+  onOutcome (listener: (event: DeliveryEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  start (): void {
+    if (this.started || this.closing !== undefined) return
+    this.started = true
+    this.unsubscribe = this.store.subscribe(NUDGE_CHANNEL, dependent => { this.workers.get(dependent)?.wake() })
+      .catch((err: unknown) => {
+        // Without nudges from other instances, polling still finds their work.
+        this.onError(err, 'subscribing to outbox nudges')
+        return undefined
+      })
+    for (const worker of this.workers.values()) worker.start()
+  }
+
+  close (): Promise<void> {
+    this.closing ??= (async () => {
+      const workers = [...this.workers.values()]
+      await Promise.all(workers.map(w => w.stop()))
+      const drained = Promise.all(workers.map(w => w.drained()))
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = await Promise.race([
+        drained.then(() => false),
+        new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(true), this.options.closeTimeoutMs) })
+      ])
+      clearTimeout(timer)
+      if (timedOut) {
+        // Abandon the attempts still running: their entries stay unacknowledged and are
+        // delivered again (after the visibility timeout, or after a restart).
+        this.abort.abort()
+        await Promise.race([drained, new Promise(resolve => setTimeout(resolve, 1000).unref())])
+      }
+      const unsubscribe = await this.unsubscribe
+      await unsubscribe?.().catch(() => {})
+    })()
+    return this.closing
+  }
+
+  // --- delivery ------------------------------------------------------------------------------
+
+  private worker (dependent: string): DependentWorker {
+    const worker = this.workers.get(dependent)
+    if (worker === undefined) throw errors.unknownDependent(dependent)
+    return worker
+  }
+
+  private async raiseLatest (request: DeliveryRequest): Promise<number> {
+    return await this.store.setMax(latestKey(request.dependent, request.entity), request.version,
+      { durable: true, ttlMs: this.options.latestRetentionMs })
+  }
+
+  /** Never rejects: an entry whose handling failed stays unacknowledged and comes back. */
+  private async handle (dependent: string, entry: QueueEntry): Promise<void> {
+    try {
+      await this.deliver(dependent, entry)
+    } catch (err) {
+      if (!this.abort.signal.aborted) this.onError(err, `delivering entry ${entry.id} to "${dependent}"`)
+    }
+  }
+
+  private async deliver (dependent: string, entry: QueueEntry): Promise<void> {
+    const queue = this.store.queue(deliveryQueue(dependent))
+    const pending = decodePending(entry.fields)
+    if (pending === undefined) {
+      // Nothing to deliver or to dead-letter: keep the fields in the error for the operator.
+      this.onError(new Error(`unreadable outbox entry: ${JSON.stringify(entry.fields).slice(0, 500)}`), `"${dependent}" entry ${entry.id}`)
+      await queue.ack([entry.id])
+      return
+    }
+    const { request } = pending
+    if (await this.raiseLatest(request) > request.version) {
+      await queue.ack([entry.id])
+      this.emit('superseded', request, pending.attempts)
+      return
+    }
+    const lease = leaseKey(dependent, request.entity)
+    const token = `${this.consumer}:${entry.id}:${randomUUID()}`
+    // The lease lasts as long as an entry's visibility: a holder that died frees both together.
+    if (!await this.store.setIfAbsent(lease, token, { ttlMs: this.options.visibilityTimeoutMs })) {
+      // Another worker is delivering this entity to this dependent: come back shortly
+      // (durably, so nothing depends on this process staying up).
+      const delay = LEASE_BUSY_RETRY_MS + Math.floor(this.random() * LEASE_BUSY_RETRY_MS)
+      await queue.append({ ...entry.fields }, { delayMs: delay })
+      await queue.ack([entry.id])
+      this.workers.get(dependent)?.wakeAt(Date.now() + delay)
+      return
+    }
+    try {
+      // Again under the lease: a newer version may have been delivered while we waited.
+      if (await this.raiseLatest(request) > request.version) {
+        await queue.ack([entry.id])
+        this.emit('superseded', request, pending.attempts)
+        return
+      }
+      if (Date.now() - pending.firstAt > this.options.maxAgeMs) {
+        await this.bury(dependent, entry.id, pending, pending.attempts, `not delivered within the maximum age of ${this.options.maxAgeMs} ms`, pending.last)
+        return
+      }
+      const result = await attemptDelivery(this.services.get(dependent), request, {
+        timeoutMs: this.options.attemptTimeoutMs,
+        signal: this.abort.signal
+      })
+      // Closing abandoned the attempt: it did not count, the entry comes back.
+      if (this.abort.signal.aborted && result.status === undefined) return
+      await this.settle(dependent, entry.id, pending, result)
+    } finally {
+      await this.store.deleteIfEquals(lease, token).catch((err: unknown) => { this.onError(err, `releasing lease ${lease}`) })
+    }
+  }
+
+  /** Records what one attempt means, durably, then acknowledges the entry. */
+  private async settle (dependent: string, entryId: string, pending: PendingDelivery, result: AttemptResult): Promise<void> {
+    const queue = this.store.queue(deliveryQueue(dependent))
+    const attempts = pending.attempts + 1
+    const last: LastResponse | undefined = result.status === undefined ? pending.last : { status: result.status, body: result.body }
+    const verdict = result.status === undefined ? 'retry' : classifyStatus(result.status).kind
+    switch (verdict) {
+      case 'delivered':
+      case 'superseded':
+        await queue.ack([entryId])
+        if (verdict === 'delivered') this.noteLag(dependent, pending.request)
+        this.emit(verdict, pending.request, attempts, result.status)
+        return
+      case 'dead':
+        await this.bury(dependent, entryId, pending, attempts, `HTTP ${result.status}: not retryable`, last)
+        return
+      case 'retry': {
+        const why = result.status === undefined ? (result.error ?? 'no answer') : `HTTP ${result.status}`
+        if (attempts >= this.options.maxAttempts) {
+          await this.bury(dependent, entryId, pending, attempts, `gave up after ${attempts} attempts; last: ${why}`, last)
+          return
+        }
+        const delay = retryDelayMs(attempts, result.retryAfterMs, this.options, this.random)
+        if (Date.now() + delay - pending.firstAt > this.options.maxAgeMs) {
+          await this.bury(dependent, entryId, pending, attempts, `would exceed the maximum age of ${this.options.maxAgeMs} ms; last: ${why}`, last)
+          return
+        }
+        await queue.append(encodePending({ request: pending.request, attempts, firstAt: pending.firstAt, last, lastError: result.error }), { delayMs: delay })
+        await queue.ack([entryId])
+        this.workers.get(dependent)?.wakeAt(Date.now() + delay)
+      }
+    }
+  }
+
+  private async bury (dependent: string, entryId: string, pending: PendingDelivery, attempts: number, reason: string, last: LastResponse | undefined): Promise<void> {
+    const letter = { request: pending.request, attempts, deadAt: Date.now(), reason }
+    await this.store.queue(deadQueue(dependent)).append(encodeDead(last === undefined ? letter : { ...letter, lastResponse: last }))
+    await this.store.queue(deliveryQueue(dependent)).ack([entryId])
+    this.emit('dead', pending.request, attempts, last?.status)
+  }
+
+  private emit (outcome: DeliveryOutcome, request: DeliveryRequest, attempts: number, status?: number): void {
+    const base = { outcome, request, attempts, lagMs: Math.max(0, Date.now() - request.committedAt) }
+    const event: DeliveryEvent = status === undefined ? base : { ...base, status }
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event)
+      } catch (err) {
+        this.onError(err, 'an outcome listener threw')
+      }
+    }
+  }
+
+  private noteLag (dependent: string, request: DeliveryRequest): void {
+    const now = Date.now()
+    if (now - (this.lastLagWrite.get(dependent) ?? 0) < LAG_WRITE_INTERVAL_MS) return
+    this.lastLagWrite.set(dependent, now)
+    this.store.set(lagKey(dependent), String(Math.max(0, now - request.committedAt)))
+      .catch((err: unknown) => { this.onError(err, 'recording delivery lag') })
+  }
+
+  /** Wakes local workers at once and the other instances' through pub/sub (best effort). */
+  private nudge (dependents: Set<string>): void {
+    for (const dependent of dependents) {
+      this.workers.get(dependent)?.wake()
+      if (this.store.kind === 'embedded') continue // one process: nobody else to tell
+      this.store.publish(NUDGE_CHANNEL, dependent).catch((err: unknown) => { this.onError(err, 'publishing an outbox nudge') })
+    }
+  }
+
+  /** Runs `fn` on one dead letter (by id) or on all of them, batch by batch, for a bounded time. */
+  private async eachDead (dependent: string, id: string | undefined,
+    fn: (id: string, fields: Readonly<Record<string, string>>) => Promise<void>): Promise<number> {
+    const dead = this.store.queue(deadQueue(dependent))
+    if (id !== undefined) {
+      const entry = await dead.get(id)
+      if (entry === undefined) return 0
+      await fn(entry.id, entry.fields)
+      return 1
+    }
+    let count = 0
+    const deadline = Date.now() + BULK_DEADLINE_MS
+    let after: string | undefined
+    while (Date.now() < deadline) {
+      const batch = await dead.peek(after === undefined ? { count: BULK_BATCH } : { count: BULK_BATCH, after })
+      if (batch.length === 0) break
+      for (const entry of batch) {
+        await fn(entry.id, entry.fields)
+        count++
+      }
+      after = batch[batch.length - 1]!.id
+    }
+    return count
+  }
+}
