@@ -34,6 +34,7 @@ Try:
   curl -i ${base}/api/orders?userId=1
   curl -i ${base}/api/products
   curl -i -X PUT ${base}/api/users/1 -H 'content-type: application/json' -H 'if-match: "1"' -d '{"name":"Ada L.","email":"ada@example.com","companyId":"1"}'
+  curl -s ${services.urls.orders}/customers/1   # orders' copy of user 1: the PUT above propagated to it
   curl -i ${base}/api/nope            # 404 application/problem+json
   curl -i ${base}/ready
 

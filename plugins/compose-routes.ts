@@ -9,6 +9,7 @@ import type { RouteConfig } from '../src/config/types.js'
 import type { ComposeRouteConfig } from '../src/config/compose-route.js'
 import { Composer } from '../src/compose/composer.js'
 import { RequiredPartFailed, describeFailure } from '../src/compose/executor.js'
+import { errors } from '../src/errors.js'
 
 export interface ComposeRoutesOptions {
   routes: readonly RouteConfig[]
@@ -34,6 +35,8 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
       reply.code(res.status).headers(res.headers)
       return res.body === undefined ? reply.send() : reply.send(res.body)
     } catch (err) {
+      // Parts fail as "cancelled" when the client left: that is not a gateway error.
+      if (controller.signal.aborted) throw errors.clientClosed()
       if (err instanceof RequiredPartFailed) {
         request.log.warn({ route: route.path, part: err.part, reason: describeFailure(err.failure) }, 'a required part failed')
         throw err.error

@@ -9,7 +9,8 @@ import type { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
-import type { ProxyRouteConfig, RouteConfig } from '../src/config/types.js'
+import type { HttpMethod, ProxyRouteConfig, RouteConfig } from '../src/config/types.js'
+import { errors } from '../src/errors.js'
 import { forward } from '../src/upstream/forward.js'
 import { upstreamRequestHeaders } from '../src/upstream/headers.js'
 import { rewritePath } from '../src/upstream/rewrite.js'
@@ -19,7 +20,9 @@ export interface ProxyRoutesOptions {
   trustProxy: boolean
 }
 
-function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean): void {
+const ALL_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
+function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
 
   async function proxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -48,13 +51,20 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
 
   // The gateway's own endpoints (/health, /ready) are static routes and win over '/*'.
   const urls = route.prefix === '/' ? ['/', '/*'] : [route.prefix, `${route.prefix}/*`]
+  // The other methods answer 405 with Allow (RFC 9110 §15.5.6) instead of falling through to 404.
+  const others = ALL_METHODS.filter(m => !route.methods.includes(m))
+  const allow = route.methods.join(', ')
+  async function notAllowed (request: FastifyRequest, reply: FastifyReply): Promise<never> {
+    reply.header('allow', allow)
+    throw errors.methodNotAllowed(request.method, route.prefix)
+  }
   for (const url of urls) {
-    app.route({
-      method: [...route.methods],
-      url,
-      exposeHeadRoute: false,
-      handler: proxy
-    })
+    // A method a write route serves on this exact path (`post: /api/users` under this prefix) is left to it.
+    const free = (methods: readonly HttpMethod[]): HttpMethod[] => methods.filter(m => !claimed.has(`${m} ${url}`))
+    const own = free(route.methods)
+    const rest = free(others)
+    if (own.length > 0) app.route({ method: own, url, exposeHeadRoute: false, handler: proxy })
+    if (rest.length > 0) app.route({ method: rest, url, exposeHeadRoute: false, handler: notAllowed })
   }
 }
 
@@ -64,8 +74,9 @@ export default fp<ProxyRoutesOptions>(async function proxyRoutes (app, opts) {
     scope.addContentTypeParser('*', function passThrough (_request, payload, done) {
       done(null, payload)
     })
+    const claimed = new Set(opts.routes.flatMap(route => route.kind === 'write' ? [`${route.method} ${route.path}`] : []))
     for (const route of opts.routes) {
-      if (route.kind === 'proxy') registerProxyRoute(scope, route, opts.trustProxy)
+      if (route.kind === 'proxy') registerProxyRoute(scope, route, opts.trustProxy, claimed)
     }
   })
 }, { name: 'proxy-routes', fastify: '5.x', dependencies: ['upstreams'] })

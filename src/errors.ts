@@ -81,8 +81,36 @@ export const errors = {
     (service: string, timeoutMs: number, cause?: unknown) => ({ detail: `Service "${service}" did not accept a connection within ${timeoutMs} ms.`, service, cause })),
   upstreamFailed: define('JUNCTION_UPSTREAM_FAILED', 502, 'Bad Gateway',
     (service: string, cause?: unknown) => ({ detail: `The call to service "${service}" failed.`, service, cause })),
+  // Composed responses (docs/compose.md): a required part failed; the problem names the part and its service.
+  composePartFailed: define('JUNCTION_COMPOSE_PART_FAILED', 502, 'Bad Gateway',
+    (part: string, service: string, reason: string, cause?: unknown) => ({ detail: `Part "${part}" (service "${service}") failed: ${reason}.`, service, cause, extensions: { part, reason } })),
+  composePartTimeout: define('JUNCTION_COMPOSE_PART_TIMEOUT', 504, 'Gateway Timeout',
+    (part: string, service: string, timeoutMs: number, cause?: unknown) => ({ detail: `Part "${part}" (service "${service}") did not answer within ${timeoutMs} ms.`, service, cause, extensions: { part } })),
+  composeNotFound: define('JUNCTION_COMPOSE_NOT_FOUND', 404, 'Not Found',
+    (part: string, service: string) => ({ detail: `Part "${part}" (service "${service}") found nothing for this request.`, service, extensions: { part } })),
+  composeMissingInput: define('JUNCTION_COMPOSE_MISSING_INPUT', 400, 'Bad Request',
+    (part: string, what: string) => ({ detail: `Part "${part}" needs ${what}, which this request does not have.`, extensions: { part } })),
+  // Outbox admin API (docs/outbox.md).
+  unauthorized: define('JUNCTION_UNAUTHORIZED', 401, 'Unauthorized',
+    () => ({ detail: 'The admin API needs "Authorization: Bearer <admin token>".' })),
+  unknownDependent: define('JUNCTION_UNKNOWN_DEPENDENT', 404, 'Not Found',
+    (dependent: string) => ({ detail: `"${dependent}" is not a dependent service of the outbox.`, extensions: { dependent } })),
+  deadLetterNotFound: define('JUNCTION_DEAD_LETTER_NOT_FOUND', 404, 'Not Found',
+    (dependent: string, id: string) => ({ detail: `Dependent "${dependent}" has no dead letter "${id}".`, extensions: { dependent, id } })),
   notReady: define('JUNCTION_NOT_READY', 503, 'Service Unavailable',
     (reason: string, cause?: unknown) => ({ detail: reason, cause })),
+  // Write routes (docs/versioning.md).
+  preconditionRequired: define('JUNCTION_PRECONDITION_REQUIRED', 428, 'Precondition Required',
+    (method: string, path: string) => ({ detail: `${method} ${path} requires If-Match with the ETag of the version you are changing (read it first, then send it back).` })),
+  invalidBody: define('JUNCTION_INVALID_BODY', 400, 'Bad Request',
+    (detail: string, problems: ReadonlyArray<{ pointer: string, message: string }> = []) => ({ detail, extensions: problems.length === 0 ? {} : { errors: problems } })),
+  ownerAnswerUnusable: define('JUNCTION_OWNER_ANSWER_UNUSABLE', 502, 'Bad Gateway',
+    (service: string, lacking: string) => ({ detail: `Service "${service}" accepted the write, but its answer lacks ${lacking}, so the copies cannot be updated.`, service })),
+  writeNotRecorded: define('JUNCTION_WRITE_NOT_RECORDED', 503, 'Service Unavailable',
+    (service: string, cause?: unknown) => ({ detail: `The write may have reached service "${service}", but its propagation could not be recorded; Junction retries it from the write intent. Read the entity before writing again.`, service, cause })),
+  // nginx's 499: never seen by the client (it left); it keeps logs and metrics honest.
+  clientClosed: define('JUNCTION_CLIENT_CLOSED', 499, 'Client Closed Request',
+    () => ({ detail: 'The client closed the connection before the answer was ready.' })),
   internal: define('JUNCTION_INTERNAL', 500, 'Internal Server Error',
     (cause?: unknown) => ({ detail: 'Junction failed to handle this request; the error is in its log under this request id.', cause }))
 } as const

@@ -15,7 +15,11 @@ import gracefulClose from '../plugins/graceful-close.js'
 import storePlugin from '../plugins/store.js'
 import upstreamsPlugin from '../plugins/upstreams.js'
 import proxyRoutes from '../plugins/proxy-routes.js'
+import composeRoutes from '../plugins/compose-routes.js'
+import writeRoutes from '../plugins/write-routes.js'
 import healthRoutes from '../routes/health.js'
+import outboxPlugin from '../plugins/outbox.js'
+import adminRoutes from '../routes/admin/index.js'
 
 export interface GatewayOptions {
   /** A pino logger to use; by default one at the config's level writing to stdout. */
@@ -56,8 +60,14 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(gracefulClose)
     await app.register(storePlugin, { store })
     await app.register(upstreamsPlugin, { services: config.services })
+    // After store and upstreams: closes before them (Fastify closes in reverse order).
+    await app.register(outboxPlugin, { options: config.outbox })
+    if (config.admin.token !== undefined) await app.register(adminRoutes, { token: config.admin.token })
     await app.register(healthRoutes)
     await app.register(proxyRoutes, { routes: config.routes, trustProxy: config.server.trustProxy })
+    await app.register(composeRoutes, { routes: config.routes })
+    // Needs app.outbox; registered after it, so its recovery loop stops before the outbox closes.
+    await app.register(writeRoutes, { routes: config.routes, trustProxy: config.server.trustProxy })
     await app.ready()
   } catch (err) {
     await app.close().catch(() => {})

@@ -8,6 +8,7 @@ import { loadConfig, parseConfig } from '../src/config/load.js'
 import { ConfigError } from '../src/config/config-error.js'
 import { formatRouteTable } from '../src/config/route-table.js'
 import type { GatewayConfig } from '../src/config/types.js'
+import { OUTBOX_DEFAULTS } from '../src/outbox/outbox-options.js'
 
 const FULL = `# yaml-language-server: $schema=../schema/junction.schema.json
 server: { host: 0.0.0.0, port: 8080, bodyLimit: 1mb, shutdownTimeout: 10s, trustProxy: false, logLevel: info }
@@ -58,7 +59,8 @@ t.test('a valid file round-trips to the normalised config', async t => {
     routes: [
       { kind: 'proxy', index: 0, prefix: '/api/users', service: 'users', rewrite: '/users', methods: ['GET', 'PUT'], bodyLimit: 104857600 },
       { kind: 'proxy', index: 1, prefix: '/api/orders', service: 'orders', rewrite: '/api/orders', methods: ALL_METHODS, bodyLimit: 1048576 }
-    ]
+    ],
+    outbox: OUTBOX_DEFAULTS
   })
 })
 
@@ -89,7 +91,7 @@ t.test('the config is deeply frozen', async t => {
   }
   frozen(config, 'config')
   t.throws(() => { (config.server as { port: number }).port = 1 }, TypeError)
-  t.throws(() => { (config.routes[0]?.methods as string[]).push('GET') }, TypeError)
+  t.throws(() => { ((config.routes[0] as { methods: string[] } | undefined)?.methods as string[]).push('GET') }, TypeError)
   t.equal(Object.getPrototypeOf(config.services), null, 'services has no prototype: service names cannot hit Object.prototype')
 })
 
@@ -131,7 +133,7 @@ t.test('JSON is parsed as JSON, with line:column', async t => {
     'bad.json': '{\n  "services": {},\n}\n'
   })
   const config = await loadConfig(join(dir, 'ok.json'), { env: {} })
-  t.equal(config.routes[0]?.service, 'u')
+  t.equal((config.routes[0] as { service?: string } | undefined)?.service, 'u')
   const err = await rejection(loadConfig(join(dir, 'bad.json'), { env: {} }))
   t.same(err.issues, [{ path: `${join(dir, 'bad.json')}:3:1`, message: 'JSON syntax error: Expected double-quoted property name' }])
   t.same(parseError('{"a": ', { format: 'json' }).issues, [{ path: 'config:1:7', message: 'JSON syntax error: unexpected end of input' }])

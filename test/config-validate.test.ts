@@ -78,10 +78,10 @@ t.test('a missing required key is named with what it is for', async t => {
 
 t.test('route union noise collapses into one message per route', async t => {
   t.same(problems(SERVICES + 'routes:\n  - { prxy: /api/users, service: users }\n'), [
-    'routes[0]: a route needs exactly one of "proxy" (forward a path prefix to a service); found none (did you mean "proxy" instead of "prxy"?)'
+    'routes[0]: a route needs exactly one of "proxy" (forward a path prefix to a service), "put"/"post"/"patch"/"delete" (write to the owning service and propagate to its copies), "get" (compose one response from several services); found none (did you mean "proxy" instead of "prxy"?)'
   ])
   t.same(problems(SERVICES + 'routes:\n  - { service: users }\n'), [
-    'routes[0]: a route needs exactly one of "proxy" (forward a path prefix to a service); found none'
+    'routes[0]: a route needs exactly one of "proxy" (forward a path prefix to a service), "put"/"post"/"patch"/"delete" (write to the owning service and propagate to its copies), "get" (compose one response from several services); found none'
   ])
   t.same(problems(SERVICES + 'routes:\n  - /api/users\n'), [
     'routes[0]: expected an object, found a string ("/api/users")'

@@ -13,7 +13,19 @@ t.test('the error catalogue is pinned: codes and statuses change only on purpose
     upstreamTimeout: ['JUNCTION_UPSTREAM_TIMEOUT', 504],
     upstreamConnectTimeout: ['JUNCTION_UPSTREAM_CONNECT_TIMEOUT', 504],
     upstreamFailed: ['JUNCTION_UPSTREAM_FAILED', 502],
+    composePartFailed: ['JUNCTION_COMPOSE_PART_FAILED', 502],
+    composePartTimeout: ['JUNCTION_COMPOSE_PART_TIMEOUT', 504],
+    composeNotFound: ['JUNCTION_COMPOSE_NOT_FOUND', 404],
+    composeMissingInput: ['JUNCTION_COMPOSE_MISSING_INPUT', 400],
+    unauthorized: ['JUNCTION_UNAUTHORIZED', 401],
+    unknownDependent: ['JUNCTION_UNKNOWN_DEPENDENT', 404],
+    deadLetterNotFound: ['JUNCTION_DEAD_LETTER_NOT_FOUND', 404],
     notReady: ['JUNCTION_NOT_READY', 503],
+    preconditionRequired: ['JUNCTION_PRECONDITION_REQUIRED', 428],
+    invalidBody: ['JUNCTION_INVALID_BODY', 400],
+    ownerAnswerUnusable: ['JUNCTION_OWNER_ANSWER_UNUSABLE', 502],
+    writeNotRecorded: ['JUNCTION_WRITE_NOT_RECORDED', 503],
+    clientClosed: ['JUNCTION_CLIENT_CLOSED', 499],
     internal: ['JUNCTION_INTERNAL', 500]
   })
 })

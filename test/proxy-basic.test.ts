@@ -74,11 +74,12 @@ t.test('paths outside every route are a 404 problem', async t => {
   }
 })
 
-t.test('a method the route does not allow is a 404 problem', async t => {
+t.test('a method the route does not allow is a 405 problem with Allow', async t => {
   const url = await setup(t)
   const res = await request(`${url}/api/readonly/1`, { method: 'DELETE' })
-  t.equal(res.statusCode, 404)
-  t.match(await res.body.json(), { code: 'JUNCTION_NOT_FOUND' })
+  t.equal(res.statusCode, 405)
+  t.equal(res.headers.allow, 'GET')
+  t.match(await res.body.json(), { code: 'JUNCTION_METHOD_NOT_ALLOWED', detail: 'DELETE is not allowed on /api/readonly.' })
   const ok = await request(`${url}/api/readonly/1`)
   t.equal(ok.statusCode, 200)
   await ok.body.dump()

@@ -98,3 +98,28 @@ routes:
   t.equal(raised.statusCode, 200, 'a route can raise the server limit')
   t.equal(await raised.body.text(), 'ok')
 })
+
+t.test('a client that goes away cancels the upstream call', async t => {
+  let arrived: () => void = () => {}
+  const reached = new Promise<void>(resolve => { arrived = resolve })
+  let closed: () => void = () => {}
+  const upstreamClosed = new Promise<void>(resolve => { closed = resolve })
+  const origin = await startOrigin(t, (req, res) => {
+    arrived()
+    res.on('close', () => closed())
+    // Never answers on its own.
+  })
+  const gw = await startGateway(t, `
+services:
+  hang: { urls: [${origin.url}], timeout: 30s }
+routes:
+  - { proxy: /hang, service: hang }
+`)
+  const controller = new AbortController()
+  const pending = request(`${gw.url}/hang`, { signal: controller.signal })
+  await reached
+  controller.abort()
+  await t.rejects(pending)
+  await upstreamClosed
+  t.pass('the upstream request was closed when the client left')
+})

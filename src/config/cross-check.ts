@@ -13,6 +13,8 @@
 import ms from 'ms'
 import bytes from 'bytes'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
+import { checkWriteRoutes } from './write-route.js'
+import { checkComposeRoutes } from './compose-route.js'
 
 /** Milliseconds of a duration (`"500ms"`, `"2s"`, `"5m"`, or an integer of ms); undefined when it is not one. */
 export function parseDuration (value: unknown): number | undefined {
@@ -40,6 +42,8 @@ export function crossCheck (doc: unknown): ConfigIssue[] {
   checkStore(doc.store, issues)
   const serviceNames = checkServices(doc.services, issues)
   checkRoutes(doc.routes, serviceNames, issues)
+  checkWriteRoutes(doc.routes, serviceNames, RESERVED_PATHS, issues)
+  checkComposeRoutes(doc.routes, serviceNames, RESERVED_PATHS, issues)
   return issues
 }
 
@@ -197,7 +201,7 @@ function checkRewrite (rewrite: string, path: PathSegment[], issues: ConfigIssue
   }
 }
 
-function checkDuration (value: unknown, path: PathSegment[], issues: ConfigIssue[]): void {
+export function checkDuration (value: unknown, path: PathSegment[], issues: ConfigIssue[]): void {
   if (typeof value !== 'string' && typeof value !== 'number') return
   const parsed = parseDuration(value)
   if (parsed === undefined) {
@@ -207,7 +211,7 @@ function checkDuration (value: unknown, path: PathSegment[], issues: ConfigIssue
   }
 }
 
-function checkSize (value: unknown, path: PathSegment[], issues: ConfigIssue[]): void {
+export function checkSize (value: unknown, path: PathSegment[], issues: ConfigIssue[]): void {
   if (typeof value !== 'string' && typeof value !== 'number') return
   const parsed = parseSize(value)
   if (parsed === undefined) {

@@ -15,6 +15,9 @@ import { validateConfig } from './validate.js'
 import { crossCheck, parseDuration, parseSize } from './cross-check.js'
 import { HTTP_METHODS, type ValidConfig, type RawStore, type RawRoute } from './schema.js'
 import type { GatewayConfig, RouteConfig, ServiceConfig, StoreConfig } from './types.js'
+import { checkBodySchemas, normaliseWriteRoute } from './write-route.js'
+import { checkOutboxKey, normaliseOutboxKey } from './outbox-key.js'
+import { normaliseComposeRoute } from './compose-route.js'
 
 export interface ParseOptions {
   /** Path of the file the text came from: named in errors, and the base of relative paths (store.dir). */
@@ -53,7 +56,7 @@ export function parseConfig (text: string, opts: ParseOptions = {}): GatewayConf
   // `env.document` is a fresh copy, so ajv may fill in defaults and coerce in place.
   const doc = env.document
   const validation = validateConfig(doc)
-  const checks = crossCheck(doc)
+  const checks = [...crossCheck(doc), ...checkBodySchemas(doc, source === undefined ? process.cwd() : dirname(source)), ...checkOutboxKey(doc)]
 
   // A value whose variable is missing still holds the raw `${VAR}`; what later stages say about it is noise.
   const envPaths = env.issues.map(issue => issue.path)
@@ -170,7 +173,8 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
     // An empty token (e.g. `${ADMIN_TOKEN:-}`) means none: the admin API stays disabled.
     admin: { token: raw.admin.token === undefined || raw.admin.token === '' ? undefined : raw.admin.token },
     services,
-    routes: (raw.routes ?? []).map((route, index) => normaliseRoute(route, index, bodyLimit))
+    routes: (raw.routes ?? []).map((route, index) => normaliseRoute(route, index, bodyLimit, baseDir)),
+    outbox: normaliseOutboxKey(raw.outbox)
   }
 }
 
@@ -180,7 +184,9 @@ function normaliseStore (store: RawStore | undefined, baseDir: string): StoreCon
 }
 
 /** One branch per route kind; later kinds (get:/put:) add theirs here. */
-function normaliseRoute (route: RawRoute, index: number, defaultBodyLimit: number): RouteConfig {
+function normaliseRoute (route: RawRoute, index: number, defaultBodyLimit: number, baseDir: string): RouteConfig {
+  if ('get' in route) return normaliseComposeRoute(route, index)
+  if (!('proxy' in route)) return normaliseWriteRoute(route, index, route.bodyLimit === undefined ? defaultBodyLimit : size(route.bodyLimit), baseDir)
   return {
     kind: 'proxy',
     index,

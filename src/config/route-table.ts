@@ -7,7 +7,8 @@
  *   any      /api/orders   →  orders   /api/orders    http://127.0.0.1:3002
  */
 import { HTTP_METHODS } from './schema.js'
-import type { GatewayConfig, HttpMethod } from './types.js'
+import type { GatewayConfig, HttpMethod, WriteRouteConfig } from './types.js'
+import { composeRouteRows } from './compose-route.js'
 
 const HEADER = ['METHODS', 'GATEWAY PATH', '→', 'SERVICE', 'UPSTREAM PATH', 'UPSTREAM URLS'] as const
 
@@ -15,6 +16,14 @@ export function formatRouteTable (config: Pick<GatewayConfig, 'routes' | 'servic
   if (config.routes.length === 0) return '(no routes)'
   const rows: string[][] = [[...HEADER]]
   for (const route of config.routes) {
+    if (route.kind === 'compose') {
+      rows.push(...composeRouteRows(route, config.services))
+      continue
+    }
+    if (route.kind === 'write') {
+      rows.push(...writeRouteRows(route, config.services))
+      continue
+    }
     rows.push([
       formatMethods(route.methods),
       route.prefix,
@@ -28,6 +37,19 @@ export function formatRouteTable (config: Pick<GatewayConfig, 'routes' | 'servic
   return rows
     .map(row => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd())
     .join('\n')
+}
+
+/**
+ * A write route is one row toward its owner and one `↳` row per service keeping a copy:
+ *   PUT      /api/users/:id  →  users   /users/{params.id}      http://127.0.0.1:3001
+ *                            ↳  orders  /customers/{params.id}  http://127.0.0.1:3002
+ */
+function writeRouteRows (route: WriteRouteConfig, services: GatewayConfig['services']): string[][] {
+  const urls = (service: string): string => services[service]?.urls.join(', ') ?? '(unknown service)'
+  return [
+    [route.method, route.path, '→', route.owner.service, route.owner.path, urls(route.owner.service)],
+    ...route.propagate.map(target => ['', '', '↳', target.service, target.path, urls(target.service)])
+  ]
 }
 
 /** "any" when a route takes every method, so the common case stays short. */

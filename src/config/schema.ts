@@ -16,6 +16,9 @@
  */
 import { Type, type Static, type TUnsafe } from '@sinclair/typebox'
 import type { HttpMethod } from './types.js'
+import { WriteRouteSchema, WRITE_KEYS } from './write-route.js'
+import { OutboxOptionsSchema } from '../outbox/outbox-options.js'
+import { ComposeRouteSchema, COMPOSE_KEYS } from './compose-route.js'
 
 export const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -119,15 +122,19 @@ export const ProxyRouteSchema = Type.Object({
  * RouteSchema branches (the validator relies on it to pick the branch whose errors to show).
  */
 export const ROUTE_KINDS: ReadonlyArray<{ readonly keys: readonly string[], readonly summary: string }> = [
-  { keys: ['proxy'], summary: 'forward a path prefix to a service' }
+  { keys: ['proxy'], summary: 'forward a path prefix to a service' },
+  { keys: WRITE_KEYS, summary: 'write to the owning service and propagate to its copies' },
+  { keys: COMPOSE_KEYS, summary: 'compose one response from several services' }
   // compose routes (`get:`) and write routes (`put:`/`post:`/`patch:`/`delete:`) add an entry each
 ]
 
 export const RouteSchema = Type.Union([
-  ProxyRouteSchema
+  ProxyRouteSchema,
+  WriteRouteSchema,
+  ComposeRouteSchema
   // one branch per ROUTE_KINDS entry, same order
 ], {
-  description: 'A route. Its kind is given by which key it has: "proxy".'
+  description: 'A route. Its kind is given by which key it has: "proxy", or "put"/"post"/"patch"/"delete" (a write route), or "get" (a compose route).'
 })
 
 export const ConfigSchema = Type.Object({
@@ -137,6 +144,7 @@ export const ConfigSchema = Type.Object({
   store: Type.Optional(StoreSchema),
   admin: Type.Optional(AdminSchema),
   services: Type.Optional(ServicesSchema),
+  outbox: Type.Optional(OutboxOptionsSchema),
   routes: Type.Optional(Type.Array(RouteSchema, {
     description: 'The routes, in any order; the longest matching prefix wins.'
   }))

@@ -7,6 +7,10 @@
  * this is its normalised form.
  */
 
+import type { WriteRouteConfig } from './write-route.js'
+import type { OutboxOptions } from '../outbox/outbox-options.js'
+import type { ComposeRouteConfig } from './compose-route.js'
+
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 
 export interface ServerConfig {
@@ -63,7 +67,11 @@ export interface ProxyRouteConfig {
   readonly bodyLimit: number
 }
 
-export type RouteConfig = ProxyRouteConfig
+/** Write routes (`put:`/`post:`/`patch:`/`delete:`) are defined with the rest of their kind. */
+export type { WriteRouteConfig }
+/** Compose routes (`get:`) likewise. */
+export type { ComposeRouteConfig }
+export type RouteConfig = ProxyRouteConfig | WriteRouteConfig | ComposeRouteConfig
 
 export interface AdminConfig {
   /** Admin API and dashboard are disabled entirely when no token is set. */
@@ -78,4 +86,6 @@ export interface GatewayConfig {
   readonly admin: AdminConfig
   readonly services: Readonly<Record<string, ServiceConfig>>
   readonly routes: readonly RouteConfig[]
+  /** The write fan-out's delivery engine (top-level `outbox:`), defaults filled in. */
+  readonly outbox: OutboxOptions
 }

@@ -68,6 +68,8 @@ export async function forward (service: ServicePool, req: ForwardRequest): Promi
     }
   } catch (err) {
     if (bodyError !== undefined) throw bodyError
+    // Aborted because the client went away: not the service's failure.
+    if (req.signal?.aborted === true) throw errors.clientClosed()
     throw upstreamError(service.config, err)
   }
 }

@@ -1,0 +1,99 @@
+/**
+ * Registers the configured write routes (`put:`/`post:`/`patch:`/`delete:`) and runs the
+ * recovery of abandoned write intents while the gateway is up. The write logic itself is
+ * plain TypeScript in src/writes/; this file maps HTTP to it.
+ *
+ * Bodies are JSON (`application/json`, `application/*+json`), read whole as bytes up to
+ * the route's bodyLimit: checked against `validate.body`, then sent to the owner exactly
+ * as the client wrote them. Other media types get 415, malformed JSON 400.
+ *
+ * A write route may sit under a proxy prefix (`put: /api/users/:id` under
+ * `proxy: /api/users`): Fastify's router prefers the parametric route over the proxy's
+ * wildcard for that method, and every other method and path still goes to the proxy.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { RouteConfig, WriteRouteConfig } from '../src/config/types.js'
+import type { Outbox } from '../src/outbox/types.js'
+import { upstreamRequestHeaders } from '../src/upstream/headers.js'
+import { compileBodyCheck } from '../src/writes/body-check.js'
+import { compileWriteRoute, type CompiledWriteRoute } from '../src/writes/compiled-route.js'
+import { INTENT_QUEUE } from '../src/writes/intents.js'
+import { IntentRecovery, recoveryThresholdMs } from '../src/writes/recovery.js'
+import { WriteFlow } from '../src/writes/write-flow.js'
+
+export interface WriteRoutesOptions {
+  routes: readonly RouteConfig[]
+  trustProxy: boolean
+  /** Overrides the computed recovery threshold (tests of recovery timing). */
+  recoveryThresholdMs?: number
+}
+
+const JSON_TYPES = /^application\/([\w.-]+\+)?json(\s*;.*)?$/i
+
+export default fp<WriteRoutesOptions>(async function writeRoutes (app, opts) {
+  const routes = opts.routes.filter((route): route is WriteRouteConfig => route.kind === 'write').map(compileWriteRoute)
+  if (routes.length === 0) return
+
+  const intents = app.store.queue(INTENT_QUEUE)
+  const flow = new WriteFlow({ intents, outbox: app.outbox, upstreams: app.upstreams, log: app.log })
+  const thresholdMs = opts.recoveryThresholdMs ??
+    recoveryThresholdMs(routes.map(route => app.upstreams.get(route.config.owner.service).config))
+  const recovery = new IntentRecovery({
+    intents,
+    outbox: app.outbox,
+    upstreams: app.upstreams,
+    routes,
+    log: app.log,
+    thresholdMs,
+    intervalMs: Math.max(50, Math.min(1000, Math.floor(thresholdMs / 4)))
+  })
+  app.decorate('writeRecovery', recovery)
+
+  await app.register(async function writeContext (scope) {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser(JSON_TYPES, { parseAs: 'buffer' }, function rawJson (_request, body, done) {
+      done(null, body)
+    })
+    for (const route of routes) registerWriteRoute(scope, route, flow, opts.trustProxy)
+  })
+
+  app.addHook('onReady', async () => { recovery.start() })
+  // Runs before the outbox, upstreams and store close (registered after them): no tick outlives them.
+  app.addHook('onClose', async () => { await recovery.close() })
+}, { name: 'write-routes', fastify: '5.x', dependencies: ['upstreams', 'store', 'outbox'] })
+
+function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, flow: WriteFlow, trustProxy: boolean): void {
+  const config = route.config
+  const check = compileBodyCheck(config.bodySchema)
+
+  async function write (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const body = request.body as Buffer | undefined
+    const json = check(body)
+    const raw = request.raw
+    const answer = await flow.execute(route, {
+      params: request.params as Record<string, string>,
+      headers: upstreamRequestHeaders(raw.headers, {
+        remoteAddress: raw.socket.remoteAddress ?? '',
+        protocol: request.protocol,
+        requestId: request.id,
+        trustProxy
+      }),
+      body: body !== undefined && body.length > 0 ? body : undefined,
+      json
+    })
+    request.upstream = { service: config.owner.service, origin: answer.origin }
+    return reply.code(answer.status).headers(answer.headers).send(answer.body)
+  }
+
+  app.route({ method: config.method, url: config.path, bodyLimit: config.bodyLimit, handler: write })
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Decorated by plugins/outbox.ts (same declaration there). */
+    outbox: Outbox
+    /** Recovery of abandoned write intents (tests trigger `runOnce`). */
+    writeRecovery: IntentRecovery
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Receiver-side validation of write bodies: a route's `validate.body` JSON Schema,
+ * compiled once at boot. A body failing it is refused with 400 and the list of what is
+ * wrong, and never reaches the owner.
+ */
+import type { ErrorObject } from 'ajv'
+import { bodyAjv } from '../config/write-route.js'
+import { errors } from '../errors.js'
+
+export type BodyCheck = (body: Buffer | undefined) => unknown
+
+/** The parsed body, or a thrown 400. `schema` undefined: any JSON (or no body) is accepted. */
+export function compileBodyCheck (schema: Readonly<Record<string, unknown>> | undefined): BodyCheck {
+  const validate = schema === undefined ? undefined : bodyAjv().compile(structuredClone(schema) as Record<string, unknown>)
+  return (body) => {
+    let json: unknown
+    if (body !== undefined && body.length > 0) {
+      try {
+        json = JSON.parse(body.toString('utf8'))
+      } catch (err) {
+        throw errors.invalidBody(`The request body is not valid JSON: ${(err as Error).message}.`)
+      }
+    }
+    if (validate === undefined) return json
+    if (json === undefined) throw errors.invalidBody('This route needs a JSON body.')
+    if (!validate(json)) {
+      throw errors.invalidBody('The request body does not match the schema of this route.', (validate.errors ?? []).map(describe))
+    }
+    return json
+  }
+}
+
+function describe (error: ErrorObject): { pointer: string, message: string } {
+  const missing = error.keyword === 'required' ? `/${String(error.params.missingProperty)}` : ''
+  const extra = error.keyword === 'additionalProperties' ? ` ("${String(error.params.additionalProperty)}")` : ''
+  return { pointer: `${error.instancePath}${missing}` || '/', message: `${error.message ?? error.keyword}${extra}` }
+}

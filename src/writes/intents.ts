@@ -1,0 +1,63 @@
+/**
+ * Write intents: recorded durably before the owner is called, acknowledged once the
+ * write is either refused by the owner or its propagation is recorded in the outbox. An
+ * intent still there after a crash (or a lost owner answer) is resolved by ./recovery.ts.
+ *
+ * They live in one DurableQueue of the store: the embedded journal keeps them across a
+ * restart, Redis shares them between instances (any instance may resolve any intent).
+ */
+
+export const INTENT_QUEUE = 'write-intents'
+
+export interface Intent {
+  /** `METHOD /gateway/path` of the route (see routeKey), and its index when recorded. */
+  readonly route: string
+  readonly routeIndex: number
+  /** Values of the route's path params. */
+  readonly params: Readonly<Record<string, string>>
+  /** Owner path as called (for POST, the collection). */
+  readonly ownerPath: string
+  /** The entity's owner path when known before the call (all but POST; POST when the body names the id). */
+  readonly entityPath: string | undefined
+  readonly writeId: string
+  /** Epoch ms when recorded: recovery leaves younger intents to the request still handling them. */
+  readonly createdAt: number
+}
+
+export function encodeIntent (intent: Intent): Record<string, string> {
+  const fields: Record<string, string> = {
+    route: intent.route,
+    routeIndex: String(intent.routeIndex),
+    params: JSON.stringify(intent.params),
+    ownerPath: intent.ownerPath,
+    writeId: intent.writeId,
+    createdAt: String(intent.createdAt)
+  }
+  if (intent.entityPath !== undefined) fields.entityPath = intent.entityPath
+  return fields
+}
+
+/** Undefined for an entry that is not an intent (written by another version, or damaged). */
+export function decodeIntent (fields: Readonly<Record<string, string>>): Intent | undefined {
+  const { route, routeIndex, params, ownerPath, writeId, createdAt, entityPath } = fields
+  if (route === undefined || params === undefined || ownerPath === undefined || writeId === undefined || createdAt === undefined) return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(params)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined
+  const values: Record<string, string> = {}
+  for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') values[k] = v
+  const at = Number(createdAt)
+  return {
+    route,
+    routeIndex: Number(routeIndex ?? -1),
+    params: values,
+    ownerPath,
+    entityPath,
+    writeId,
+    createdAt: Number.isFinite(at) ? at : 0
+  }
+}
