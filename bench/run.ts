@@ -14,6 +14,7 @@ import { ROOT, hasTaskset } from './lib/processes.js'
 import { renderReport, type BenchSettings, type ScenarioReport } from './lib/report.js'
 import { composeScenario } from './scenarios/compose.js'
 import { proxyScenario } from './scenarios/proxy.js'
+import { writesScenario } from './scenarios/writes.js'
 
 if (hasTaskset && cpus().length >= 2 && process.env.BENCH_PINNED === undefined) {
   // Re-run pinned to CPU 0; the servers go to CPU 1.
@@ -34,7 +35,8 @@ const settings: BenchSettings = {
 
 const scenarios: Array<[string, (s: BenchSettings) => Promise<ScenarioReport>]> = [
   ['proxy', proxyScenario],
-  ['compose', composeScenario]
+  ['compose', composeScenario],
+  ['writes', writesScenario]
 ]
 
 const only = process.argv[2]

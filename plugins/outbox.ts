@@ -25,6 +25,21 @@ export default fp<OutboxPluginOptions>(async function outboxPlugin (app, opts) {
     dependents: opts.dependents ?? [...app.upstreams].map(service => service.name),
     onError: (err, context) => { app.log.warn({ err }, `outbox: ${context}`) }
   })
+  // One log line per delivery outcome, with the write id that ties it to the client's request.
+  outbox.onOutcome(event => {
+    const line = {
+      writeId: event.request.writeId,
+      dependent: event.request.dependent,
+      entity: event.request.entity,
+      version: event.request.version,
+      outcome: event.outcome,
+      attempts: event.attempts,
+      status: event.status,
+      lagMs: event.lagMs
+    }
+    if (event.outcome === 'dead') app.log.warn(line, 'delivery')
+    else app.log.info(line, 'delivery')
+  })
   app.decorate('outbox', outbox)
   app.addHook('onReady', async () => { outbox.start() })
   app.addHook('onClose', async () => { await outbox.close() })

@@ -13,6 +13,8 @@ export interface LoadOptions {
   readonly method?: 'GET' | 'PUT' | 'POST'
   readonly body?: string
   readonly headers?: Record<string, string>
+  /** Varies each request (path, body); autocannon calls it before every request. */
+  readonly vary?: (request: autocannon.Request) => autocannon.Request
 }
 
 export interface LoadResult {
@@ -34,7 +36,8 @@ export async function load (opts: LoadOptions, measured: readonly Running[]): Pr
     duration: opts.durationSec,
     method: opts.method ?? 'GET',
     ...(opts.body === undefined ? {} : { body: opts.body }),
-    ...(opts.headers === undefined ? {} : { headers: opts.headers })
+    ...(opts.headers === undefined ? {} : { headers: opts.headers }),
+    ...(opts.vary === undefined ? {} : { requests: [{ setupRequest: opts.vary }] })
   })
   const cpuAfter = await Promise.all(measured.map(async p => await p.cpuMicros()))
   const cpu = cpuAfter.reduce((sum, after, i) => sum + after - (cpuBefore[i] ?? 0), 0)

@@ -56,7 +56,7 @@ async function rssOf (pid: number): Promise<number> {
  * Starts `node <script> ...args`, pinned to `cpu` when taskset exists, and waits until it
  * prints its port on a line of its own (the peers do) or `readyPort` answers.
  */
-export async function startNode (name: string, script: string, opts: { args?: string[], env?: NodeJS.ProcessEnv, cpu?: number, port?: number } = {}): Promise<Running> {
+export async function startNode (name: string, script: string, opts: { args?: string[], env?: NodeJS.ProcessEnv, cpu?: number, port?: number, onLine?: (line: string) => void } = {}): Promise<Running> {
   const port = opts.port ?? await freePort()
   const node = [process.execPath, script, ...(opts.args ?? [])]
   const command = HAS_TASKSET && opts.cpu !== undefined ? ['taskset', '-c', String(opts.cpu), ...node] : node
@@ -65,13 +65,22 @@ export async function startNode (name: string, script: string, opts: { args?: st
     env: { ...process.env, PORT: String(port), NODE_ENV: 'production', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  // Only the start-up output is kept (for error messages); later lines go to `onLine`.
   let output = ''
-  child.stderr?.on('data', (d: Buffer) => { output += d.toString() })
-  child.stdout?.on('data', (d: Buffer) => { output += d.toString() })
+  let partial = ''
+  let started = false
+  child.stderr?.on('data', (d: Buffer) => { if (!started) output += d.toString() })
+  child.stdout?.on('data', (d: Buffer) => {
+    if (!started) output += d.toString()
+    if (opts.onLine === undefined) return
+    const lines = (partial + d.toString()).split('\n')
+    partial = lines.pop() ?? ''
+    for (const line of lines) opts.onLine(line)
+  })
   const deadline = Date.now() + 20_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`)
-    if (await answers(port)) break
+    if (await answers(port)) { started = true; break }
     if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`${name} did not start:\n${output}`) }
     await new Promise(resolve => setTimeout(resolve, 50))
   }
@@ -105,11 +114,11 @@ async function answers (port: number): Promise<boolean> {
 }
 
 /** Writes a Junction config to a temp dir and starts the real `junction start` on it. */
-export async function startJunction (name: string, yaml: string, opts: { cpu?: number, env?: NodeJS.ProcessEnv } = {}): Promise<Running> {
+export async function startJunction (name: string, yaml: string, opts: { cpu?: number, env?: NodeJS.ProcessEnv, logLevel?: string, onLine?: (line: string) => void } = {}): Promise<Running> {
   const dir = await mkdtemp(join(tmpdir(), 'junction-bench-'))
   const file = join(dir, 'junction.yaml')
   const port = await freePort()
-  await writeFile(file, `server: { port: ${port}, host: 127.0.0.1, logLevel: warn }\nstore: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }\n${yaml}`)
+  await writeFile(file, `server: { port: ${port}, host: 127.0.0.1, logLevel: ${opts.logLevel ?? 'warn'} }\nstore: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }\n${yaml}`)
   return await startNode(name, join(ROOT, 'dist/src/cli.js'), { args: ['start', '--config', file], port, ...opts })
 }
 

@@ -109,9 +109,14 @@ export class StoreOutbox implements Outbox {
     // Appends first, register second: a crash in between leaves an entry whose version is
     // above the register, which the worker raises itself; the other order could leave a
     // register pointing at a version no entry carries, superseding older ones for nothing.
-    await Promise.all(deliveries.map(d => this.store.queue(deliveryQueue(d.dependent))
-      .append(encodePending({ request: d, attempts: 0, firstAt: now }))))
-    await Promise.all(deliveries.map(d => this.raiseLatest(d)))
+    // Both are issued without waiting in between: each store applies operations in the
+    // order issued (the embedded journal writes one tick's operations in order in one
+    // write; Redis runs one connection's commands in order), so the order still holds
+    // after a crash, and one durable round trip serves the whole write.
+    const appended = deliveries.map(d => this.store.queue(deliveryQueue(d.dependent))
+      .append(encodePending({ request: d, attempts: 0, firstAt: now })))
+    const raised = deliveries.map(d => this.raiseLatest(d))
+    await Promise.all([...appended, ...raised])
     this.nudge(new Set(deliveries.map(d => d.dependent)))
   }
 
