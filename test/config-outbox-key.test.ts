@@ -10,7 +10,7 @@ const BASE = 'services:\n  users: { urls: [http://127.0.0.1:3001] }\nroutes:\n  
 
 t.test('outbox: units normalised, cross-field rules reported', async t => {
   const config = parseConfig(BASE + 'outbox: { attemptTimeout: 2s, visibilityTimeout: 5s, maxAttempts: 3 }\n', { env: {} })
-  t.match(config.outbox, { attemptTimeoutMs: 2000, visibilityTimeoutMs: 5000, maxAttempts: 3, concurrency: 16 })
+  t.match(config.outbox, { attemptTimeoutMs: 2000, visibilityTimeoutMs: 5000, maxAttempts: 3, concurrency: 64 })
   try {
     parseConfig(BASE + 'outbox: { attemptTimeout: 10s, visibilityTimeout: 5s, retries: 3 }\n', { env: {} })
     t.fail('accepted')

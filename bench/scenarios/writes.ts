@@ -67,7 +67,9 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
         ...(redis === undefined ? {} : { env: { JUNCTION_STORE_URL: redis.url } }),
         onLine: line => {
           if (!recording || !line.includes('"msg":"delivery"')) return
-          const entry = JSON.parse(line) as { writeId: string, lagMs: number }
+          // Delivered copies only: a superseded version's lag is its successor's.
+          const entry = JSON.parse(line) as { writeId: string, lagMs: number, outcome: string }
+          if (entry.outcome !== 'delivered') return
           lagByWrite.set(entry.writeId, Math.max(lagByWrite.get(entry.writeId) ?? 0, entry.lagMs))
         }
       })

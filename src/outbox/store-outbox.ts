@@ -63,6 +63,8 @@ export class StoreOutbox implements Outbox {
   private readonly random: () => number
   private readonly abort = new AbortController()
   private readonly lastLagWrite = new Map<string, number>()
+  /** (dependent, entity) → the last delivery of it started in this process. */
+  private readonly localChains = new Map<string, Promise<void>>()
   private unsubscribe: Promise<(() => Promise<void>) | undefined> | undefined
   private started = false
   private closing: Promise<void> | undefined
@@ -240,16 +242,38 @@ export class StoreOutbox implements Outbox {
 
   /** Never rejects: an entry whose handling failed stays unacknowledged and comes back. */
   private async handle (dependent: string, entry: QueueEntry): Promise<void> {
-    try {
-      await this.deliver(dependent, entry)
-    } catch (err) {
-      if (!this.abort.signal.aborted) this.onError(err, `delivering entry ${entry.id} to "${dependent}"`)
-    }
+    // Deliveries of one entity to one dependent run one after the other in this process:
+    // a newer version waits in memory for the one in flight (and then usually finds it
+    // superseded) instead of bouncing off the store lease and coming back later. The
+    // lease still keeps other instances out.
+    const pending = decodePending(entry.fields)
+    const key = pending === undefined ? undefined : `${dependent}\u0000${pending.request.entity}`
+    const previous = key === undefined ? undefined : this.localChains.get(key)
+    const mine = (previous ?? Promise.resolve()).then(async () => {
+      try {
+        await this.deliver(dependent, entry, pending)
+      } catch (err) {
+        if (!this.abort.signal.aborted) this.onError(err, `delivering entry ${entry.id} to "${dependent}"`)
+      }
+    })
+    if (key !== undefined) this.localChains.set(key, mine)
+    await mine
+    if (key !== undefined && this.localChains.get(key) === mine) this.localChains.delete(key)
   }
 
-  private async deliver (dependent: string, entry: QueueEntry): Promise<void> {
+  /**
+   * Whether `request` is older than the newest version enqueued for its entity. Reads the
+   * register and raises it only when this entry is above it (a crash between append and
+   * register): the common case costs one read, not a durable write.
+   */
+  private async superseded (request: DeliveryRequest): Promise<boolean> {
+    const latest = await this.latestEnqueued(request.dependent, request.entity)
+    if (latest !== undefined && latest >= request.version) return latest > request.version
+    return await this.raiseLatest(request) > request.version
+  }
+
+  private async deliver (dependent: string, entry: QueueEntry, pending: PendingDelivery | undefined): Promise<void> {
     const queue = this.store.queue(deliveryQueue(dependent))
-    const pending = decodePending(entry.fields)
     if (pending === undefined) {
       // Nothing to deliver or to dead-letter: keep the fields in the error for the operator.
       this.onError(new Error(`unreadable outbox entry: ${JSON.stringify(entry.fields).slice(0, 500)}`), `"${dependent}" entry ${entry.id}`)
@@ -257,7 +281,7 @@ export class StoreOutbox implements Outbox {
       return
     }
     const { request } = pending
-    if (await this.raiseLatest(request) > request.version) {
+    if (await this.superseded(request)) {
       await queue.ack([entry.id])
       this.emit('superseded', request, pending.attempts)
       return
@@ -275,8 +299,8 @@ export class StoreOutbox implements Outbox {
       return
     }
     try {
-      // Again under the lease: a newer version may have been delivered while we waited.
-      if (await this.raiseLatest(request) > request.version) {
+      // Again under the lease: a newer version may have been enqueued while we waited.
+      if (await this.superseded(request)) {
         await queue.ack([entry.id])
         this.emit('superseded', request, pending.attempts)
         return
