@@ -159,7 +159,9 @@ t.test('PUT / PATCH / DELETE with If-Match, versions and tombstones', async t =>
   const del = await call(`${base}/companies/1`, { method: 'DELETE', headers: { 'if-match': '"3"' } })
   t.equal(del.res.statusCode, 204)
   t.equal(del.res.headers.etag, '"4"', 'the tombstone takes the next version')
-  t.equal((await call(`${base}/companies/1`)).res.statusCode, 404)
+  const gone = await call(`${base}/companies/1`)
+  t.equal(gone.res.statusCode, 410, 'a deleted entity is gone')
+  t.equal(gone.res.headers.etag, '"4"', 'with its tombstone version')
   t.equal((await call(`${base}/companies/1`, { method: 'DELETE' })).res.statusCode, 404)
   t.notOk((await call(`${base}/companies`)).text.includes('"AE"'), 'tombstones are not listed')
 
@@ -204,7 +206,9 @@ t.test('copy API: newer-only writes, 409, tombstones, 400 on bad versions', asyn
 
   const del = await call(`${base}/customers/1`, { method: 'DELETE', headers: { 'x-entity-version': '6' } })
   t.equal(del.res.statusCode, 204)
-  t.equal((await call(`${base}/customers/1`)).res.statusCode, 404)
+  const goneCopy = await call(`${base}/customers/1`)
+  t.equal(goneCopy.res.statusCode, 410)
+  t.equal(goneCopy.res.headers.etag, '"6"')
   t.equal((await put('6')).res.statusCode, 409, 'a tombstone blocks a same-version write')
   const oldDelete = await call(`${base}/customers/1`, { method: 'DELETE', headers: { 'x-entity-version': '6' } })
   t.equal(oldDelete.res.statusCode, 409)

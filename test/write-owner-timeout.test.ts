@@ -20,7 +20,7 @@ for (const kind of ['embedded', 'redis'] as const) {
         const body = await readBody(req)
         const answer = await request(demo.urls.users + (req.url ?? '/'), {
           method: req.method as 'GET',
-          headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+          headers: body.length > 0 ? { 'content-type': req.headers['content-type'] ?? 'application/json' } : {},
           body: body.length > 0 ? body : undefined
         })
         const text = await answer.body.text()
@@ -44,5 +44,16 @@ for (const kind of ['embedded', 'redis'] as const) {
     t.comment(`propagated ${Date.now() - started} ms after the 504 (recovery threshold ${2 * (1000 + 500) + 1000} ms)`)
     t.ok(await eventually(async () => (await gw.app.store.queue('write-intents').stats()).length === 0, 5000), 'the intent is resolved')
     t.match((await call(`${demo.urls.orders}/customers/2`, 'GET')).body, { name: 'Grace B. Hopper' })
+
+    // The same for a DELETE: the owner keeps a tombstone and answers 410 with its version,
+    // which recovery propagates as a tombstone to both copies.
+    const del = await call(`${gw.url}/api/users/2`, 'DELETE')
+    t.equal(del.status, 504)
+    const gone = await call(`${demo.urls.users}/users/2`, 'GET')
+    t.equal(gone.status, 410, `the owner deleted it all the same (gateway answered ${del.status}: ${JSON.stringify(del.body)})`)
+    t.ok(await eventually(async () => {
+      const [orders, catalog] = await Promise.all([call(`${demo.urls.orders}/customers/2`, 'GET'), call(`${demo.urls.catalog}/owners/2`, 'GET')])
+      return orders.status === 410 && catalog.status === 410
+    }, 15_000), 'recovery propagated the tombstone to both copies')
   })
 }

@@ -151,7 +151,8 @@ function registerOwnedCollection (app: FastifyInstance, store: EntityStore, coll
   app.get<{ Querystring: ListFilter }>(base, async (request) => store.list(collection, request.query))
 
   app.get<{ Params: IdParams }>(`${base}/:id`, async (request, reply) => {
-    return sendEntity(request, reply, collection, store.get(collection, request.params.id), request.params.id)
+    const { id } = request.params
+    return sendEntity(request, reply, collection, store.get(collection, id), id, store.versionOf(collection, id))
   })
 
   app.post(base, async (request, reply) => {
@@ -198,7 +199,8 @@ function registerCopyCollection (app: FastifyInstance, store: EntityStore, colle
   app.get<{ Querystring: ListFilter }>(base, async (request) => store.listCopies(collection, request.query))
 
   app.get<{ Params: IdParams }>(`${base}/:id`, async (request, reply) => {
-    return sendEntity(request, reply, collection, store.getCopy(collection, request.params.id), request.params.id)
+    const { id } = request.params
+    return sendEntity(request, reply, collection, store.getCopy(collection, id), id, store.copyVersionOf(collection, id))
   })
 
   app.put<{ Params: IdParams }>(`${base}/:id`, async (request, reply) => {
@@ -281,8 +283,14 @@ function withIdempotency (store: EntityStore, request: FastifyRequest, reply: Fa
 }
 
 function sendEntity (request: FastifyRequest, reply: FastifyReply, collection: string,
-  entity: Entity | undefined, id: string): FastifyReply {
+  entity: Entity | undefined, id: string, tombstoneVersion?: number): FastifyReply {
   if (entity === undefined) {
+    // A deleted entity answers 410 with its tombstone's version as ETag, so whoever reads
+    // it after a lost DELETE answer (Junction's recovery) can propagate the right version.
+    if (tombstoneVersion !== undefined) {
+      reply.header('etag', etagOf(tombstoneVersion))
+      throw new StoreError(410, 'GONE', `${collection}/${id} was deleted (version ${tombstoneVersion}).`, { id })
+    }
     throw new StoreError(404, 'NOT_FOUND', `${collection}/${id} does not exist.`, { id })
   }
   reply.header('etag', etagOf(entity.version))

@@ -77,7 +77,7 @@ export async function call (url: string, method: 'GET' | 'PUT' | 'POST' | 'PATCH
 /** The version a service holds for `path` (copy or owner), tombstones excluded: undefined when absent. */
 export async function versionAt (base: string, path: string): Promise<number | undefined> {
   const res = await call(base + path, 'GET')
-  if (res.status === 404) return undefined
+  if (res.status === 404 || res.status === 410) return undefined
   if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`)
   return res.body.version
 }
