@@ -7,7 +7,10 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../src/config/types.js'
 import type { ComposeRouteConfig } from '../src/config/compose-route.js'
-import { Composer } from '../src/compose/composer.js'
+import { Composer, PARTIAL_HEADER } from '../src/compose/composer.js'
+import { notModified } from '../src/cache/response-cache.js'
+import { RouteCache, splitUrl } from '../src/cache/route-cache.js'
+import type { UpstreamResponse } from '../src/cache/types.js'
 import { RequiredPartFailed, describeFailure } from '../src/compose/executor.js'
 import { errors } from '../src/errors.js'
 
@@ -17,6 +20,8 @@ export interface ComposeRoutesOptions {
 
 function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig): void {
   const composer = new Composer(route, name => app.upstreams.get(name))
+  // The answer depends on the forwarded headers (its Vary): they belong in the key.
+  const routeCache = route.cache === undefined ? undefined : new RouteCache(route.path, route.cache, composer.plan.vary)
 
   async function compose (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const controller = new AbortController()
@@ -24,6 +29,7 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
     const onClose = (): void => { if (!reply.raw.writableFinished) controller.abort() }
     reply.raw.once('close', onClose)
     try {
+      if (routeCache !== undefined) return await cached(routeCache, request, reply)
       const res = await composer.compose({
         params: request.params as Record<string, string>,
         query: request.query as Record<string, string | string[]>,
@@ -45,6 +51,32 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
     }
   }
 
+  /**
+   * Through the response cache: a hit (and a 304 on it) calls no part. The fill is shared by
+   * every request waiting on the key, so it is not tied to this client and composes without
+   * this client's If-None-Match (the 304 is decided on the result). A partial answer is kept
+   * only with `incompleteTtl`, and always reaches clients with `Cache-Control: no-store`.
+   */
+  async function cached (cache: RouteCache, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const params = request.params as Record<string, string>
+    const url = splitUrl(request.raw.url ?? '/')
+    const cacheRequest = cache.request({ keyMethod: 'GET', method: request.method, path: url.path, query: url.query, headers: request.headers, params })
+    const { 'if-none-match': _ignored, ...headers } = request.headers
+    const fetch = async (): Promise<UpstreamResponse> => {
+      const res = await composer.compose({ params, query: request.query as Record<string, string | string[]>, headers, requestId: request.id })
+      if (res.missing.length > 0) request.log.warn({ route: route.path, missing: res.missing }, 'composed a partial response')
+      const tags = cache.tags.responseTags(params, res.parts)
+      // Composer marks partial answers no-store for downstream caches; ours decides by `incompleteTtl`.
+      const { 'cache-control': _noStore, ...kept } = res.headers
+      return { status: res.status, headers: kept, body: Buffer.from(res.body ?? ''), tags: tags.tags, incomplete: res.missing.length > 0 || !tags.complete }
+    }
+    const result = await app.responseCache.serve(cacheRequest, fetch)
+    const answer = notModified(request.method, request.headers, result) ?? result
+    reply.code(answer.status).headers(answer.headers)
+    if (result.headers[PARTIAL_HEADER] !== undefined) reply.header('cache-control', 'no-store')
+    return answer.status === 304 ? reply.send() : reply.send(answer.body)
+  }
+
   app.route({ method: 'GET', url: route.path, handler: compose })
 }
 
@@ -52,4 +84,4 @@ export default fp<ComposeRoutesOptions>(async function composeRoutes (app, opts)
   for (const route of opts.routes) {
     if (route.kind === 'compose') registerComposeRoute(app, route)
   }
-}, { name: 'compose-routes', fastify: '5.x', dependencies: ['upstreams'] })
+}, { name: 'compose-routes', fastify: '5.x', dependencies: ['upstreams', 'response-cache'] })

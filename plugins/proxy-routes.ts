@@ -9,11 +9,16 @@ import type { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
+import type { UpstreamResponse } from '../src/cache/types.js'
 import type { HttpMethod, ProxyRouteConfig, RouteConfig } from '../src/config/types.js'
 import { errors } from '../src/errors.js'
-import { forward } from '../src/upstream/forward.js'
+import { forward, type ForwardResponse } from '../src/upstream/forward.js'
 import { upstreamRequestHeaders } from '../src/upstream/headers.js'
 import { rewritePath } from '../src/upstream/rewrite.js'
+import { notModified } from '../src/cache/response-cache.js'
+import { RouteCache, splitUrl } from '../src/cache/route-cache.js'
+import { proxyResponseTags } from '../src/cache/route-tags.js'
+import { bufferAnswer, TooLargeToCache } from '../src/cache/buffered-answer.js'
 
 export interface ProxyRoutesOptions {
   routes: readonly RouteConfig[]
@@ -21,11 +26,19 @@ export interface ProxyRoutesOptions {
 }
 
 const ALL_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+const UNSAFE: readonly HttpMethod[] = ['POST', 'PUT', 'PATCH', 'DELETE']
+/** A shared fill must not carry one client's conditions: the service would answer 304 to everyone. */
+const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
 function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
 
   async function proxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const res = await forwardStreaming(request, reply)
+    return reply.code(res.statusCode).headers(res.headers).send(res.body)
+  }
+
+  async function forwardStreaming (request: FastifyRequest, reply: FastifyReply): Promise<ForwardResponse> {
     const raw = request.raw
     const controller = new AbortController()
     // The client went away before we answered: stop the upstream call too.
@@ -46,7 +59,72 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
       signal: controller.signal
     })
     request.upstream = { service: service.name, origin: res.origin }
+    return res
+  }
+
+  /**
+   * Unsafe methods on a route with a cache or `invalidate`: a 2xx invalidates the target URI
+   * and the route's tags (RFC 9111 §4.4) before the client hears back, so its next read
+   * (on any instance) does not see the old answer.
+   */
+  async function proxyInvalidating (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const res = await forwardStreaming(request, reply)
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      try {
+        await app.responseCache.invalidateAfterWrite({ method: request.method, status: res.statusCode, path: splitUrl(request.raw.url ?? '/').path, tags: route.invalidate ?? [] })
+      } catch (err) {
+        request.log.warn({ err }, 'response cache: invalidation after a write failed; cached answers expire with their ttl')
+      }
+    }
     return reply.code(res.statusCode).headers(res.headers).send(res.body)
+  }
+
+  const routeCache = route.cache === undefined ? undefined : new RouteCache(route.prefix, route.cache)
+
+  /** GET/HEAD on a cached route: answered by the response cache, which calls the service on a miss. */
+  async function cachedProxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const cache = routeCache as RouteCache
+    // A Range request wants part of the representation: stream it, uncached.
+    if (request.headers.range !== undefined) {
+      reply.header('x-cache', 'BYPASS')
+      return await proxy(request, reply)
+    }
+    const raw = request.raw
+    const url = splitUrl(raw.url ?? '/')
+    const cacheRequest = cache.request({ keyMethod: request.method, method: request.method, path: url.path, query: url.query, headers: request.headers, params: {} })
+    // The fill is shared by every request waiting on this key: it is not tied to this
+    // client (its service timeout bounds it), and carries no conditional of this client's.
+    const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy })
+    for (const name of CONDITIONALS) Reflect.deleteProperty(headers, name)
+    const fetch = async (): Promise<UpstreamResponse> => {
+      const res = await forward(service, {
+        method: request.method as Dispatcher.HttpMethod,
+        path: rewritePath(raw.url ?? '/', route.prefix, route.rewrite),
+        headers,
+        body: undefined,
+        bodyLimit: route.bodyLimit
+      })
+      request.upstream = { service: service.name, origin: res.origin }
+      const answer = await bufferAnswer(service.config, res, app.cacheSettings.maxEntryBytes)
+      const contentType = answer.headers['content-type']
+      const tags = proxyResponseTags(cache.tags, typeof contentType === 'string' ? contentType : undefined, answer.body)
+      // A tag that could not be filled could never invalidate this answer: not kept (reason "incomplete").
+      return { ...answer, tags: tags.tags, incomplete: !tags.complete }
+    }
+    let result
+    try {
+      result = await app.responseCache.serve(cacheRequest, fetch)
+    } catch (err) {
+      if (!(err instanceof TooLargeToCache)) throw err
+      reply.header('x-cache', 'BYPASS')
+      const body = err.claim()
+      // A request that waited on another's oversized answer fetches its own, streamed.
+      if (body === undefined) return await proxy(request, reply)
+      return reply.code(err.status).headers(err.headers).send(body)
+    }
+    request.upstream ??= { service: service.name, origin: 'cache' }
+    const answer = notModified(request.method, request.headers, result) ?? result
+    return reply.code(answer.status).headers(answer.headers).send(answer.body)
   }
 
   // The gateway's own endpoints (/health, /ready) are static routes and win over '/*'.
@@ -63,7 +141,17 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     const free = (methods: readonly HttpMethod[]): HttpMethod[] => methods.filter(m => !claimed.has(`${m} ${url}`))
     const own = free(route.methods)
     const rest = free(others)
-    if (own.length > 0) app.route({ method: own, url, exposeHeadRoute: false, handler: proxy })
+    if (routeCache === undefined && route.invalidate === undefined) {
+      // Uncached routes keep the plain streaming path, with nothing added.
+      if (own.length > 0) app.route({ method: own, url, exposeHeadRoute: false, handler: proxy })
+    } else {
+      const reads = own.filter(m => m === 'GET' || m === 'HEAD')
+      const writes = own.filter(m => UNSAFE.includes(m))
+      const other = own.filter(m => m !== 'GET' && m !== 'HEAD' && !writes.includes(m))
+      if (reads.length > 0) app.route({ method: reads, url, exposeHeadRoute: false, handler: routeCache === undefined ? proxy : cachedProxy })
+      if (writes.length > 0) app.route({ method: writes, url, exposeHeadRoute: false, handler: proxyInvalidating })
+      if (other.length > 0) app.route({ method: other, url, exposeHeadRoute: false, handler: proxy })
+    }
     if (rest.length > 0) app.route({ method: rest, url, exposeHeadRoute: false, handler: notAllowed })
   }
 }
@@ -79,4 +167,4 @@ export default fp<ProxyRoutesOptions>(async function proxyRoutes (app, opts) {
       if (route.kind === 'proxy') registerProxyRoute(scope, route, opts.trustProxy, claimed)
     }
   })
-}, { name: 'proxy-routes', fastify: '5.x', dependencies: ['upstreams'] })
+}, { name: 'proxy-routes', fastify: '5.x', dependencies: ['upstreams', 'response-cache'] })

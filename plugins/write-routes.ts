@@ -20,7 +20,10 @@ import { compileBodyCheck } from '../src/writes/body-check.js'
 import { compileWriteRoute, type CompiledWriteRoute } from '../src/writes/compiled-route.js'
 import { INTENT_QUEUE } from '../src/writes/intents.js'
 import { IntentRecovery, recoveryThresholdMs } from '../src/writes/recovery.js'
-import { WriteFlow } from '../src/writes/write-flow.js'
+import { WriteFlow, type WriteAnswer } from '../src/writes/write-flow.js'
+import { splitUrl } from '../src/cache/route-cache.js'
+import { expandTemplate, placeholdersOf } from '../src/versioning/template.js'
+import { createdId } from '../src/versioning/entity.js'
 
 export interface WriteRoutesOptions {
   routes: readonly RouteConfig[]
@@ -61,7 +64,7 @@ export default fp<WriteRoutesOptions>(async function writeRoutes (app, opts) {
   app.addHook('onReady', async () => { recovery.start() })
   // Runs before the outbox, upstreams and store close (registered after them): no tick outlives them.
   app.addHook('onClose', async () => { await recovery.close() })
-}, { name: 'write-routes', fastify: '5.x', dependencies: ['upstreams', 'store', 'outbox'] })
+}, { name: 'write-routes', fastify: '5.x', dependencies: ['upstreams', 'store', 'outbox', 'response-cache'] })
 
 function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, flow: WriteFlow, trustProxy: boolean): void {
   const config = route.config
@@ -83,10 +86,37 @@ function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, fl
       json
     })
     request.upstream = { service: config.owner.service, origin: answer.origin }
+    if (answer.status >= 200 && answer.status < 300) await invalidate(route, request, answer)
     return reply.code(answer.status).headers(answer.headers).send(answer.body)
   }
 
   app.route({ method: config.method, url: config.path, bodyLimit: config.bodyLimit, handler: write })
+}
+
+/**
+ * After the owner's 2xx and before the client's answer: the route's `invalidate` tags
+ * (params, and `{id}` on POST) and the write's gateway path (RFC 9111 §4.4), so a read that
+ * follows the write, on any instance, does not get the old cached answer. A store failure
+ * here is logged, not turned into an error: the write itself has succeeded.
+ */
+async function invalidate (route: CompiledWriteRoute, request: FastifyRequest, answer: WriteAnswer): Promise<void> {
+  const params = request.params as Record<string, string>
+  try {
+    let id: string | undefined
+    if (route.invalidate.some(t => placeholdersOf(t).usesId)) id = createdId(answer.headers.location as string | undefined, parseJson(answer.body))
+    const tags = route.invalidate.flatMap(t => !placeholdersOf(t).usesId || id !== undefined ? [expandTemplate(t, { params, id }, { encode: false })] : [])
+    await request.server.responseCache.invalidateAfterWrite({ method: request.method, status: answer.status, path: splitUrl(request.raw.url ?? '/').path, tags })
+  } catch (err) {
+    request.log.warn({ err }, 'response cache: invalidation after a write failed; cached answers expire with their ttl')
+  }
+}
+
+function parseJson (body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch {
+    return undefined
+  }
 }
 
 declare module 'fastify' {

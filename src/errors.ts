@@ -97,6 +97,9 @@ export const errors = {
     (dependent: string) => ({ detail: `"${dependent}" is not a dependent service of the outbox.`, extensions: { dependent } })),
   deadLetterNotFound: define('JUNCTION_DEAD_LETTER_NOT_FOUND', 404, 'Not Found',
     (dependent: string, id: string) => ({ detail: `Dependent "${dependent}" has no dead letter "${id}".`, extensions: { dependent, id } })),
+  // Cache admin API (docs/cache.md).
+  unknownCacheRoute: define('JUNCTION_UNKNOWN_CACHE_ROUTE', 404, 'Not Found',
+    (route: string, cached: readonly string[]) => ({ detail: `No cached route has the path ${JSON.stringify(route)}; cached routes: ${cached.length === 0 ? 'none' : cached.map(r => JSON.stringify(r)).join(', ')}.`, extensions: { route } })),
   notReady: define('JUNCTION_NOT_READY', 503, 'Service Unavailable',
     (reason: string, cause?: unknown) => ({ detail: reason, cause })),
   // Write routes (docs/versioning.md).

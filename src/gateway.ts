@@ -14,6 +14,7 @@ import requestLog from '../plugins/request-log.js'
 import gracefulClose from '../plugins/graceful-close.js'
 import storePlugin from '../plugins/store.js'
 import upstreamsPlugin from '../plugins/upstreams.js'
+import responseCachePlugin from '../plugins/response-cache.js'
 import proxyRoutes from '../plugins/proxy-routes.js'
 import composeRoutes from '../plugins/compose-routes.js'
 import writeRoutes from '../plugins/write-routes.js'
@@ -60,9 +61,12 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(gracefulClose)
     await app.register(storePlugin, { store })
     await app.register(upstreamsPlugin, { services: config.services })
+    // After the store: closes before it.
+    await app.register(responseCachePlugin, { settings: config.cache })
     // After store and upstreams: closes before them (Fastify closes in reverse order).
     await app.register(outboxPlugin, { options: config.outbox })
-    if (config.admin.token !== undefined) await app.register(adminRoutes, { token: config.admin.token })
+    const cachedRoutes = config.routes.flatMap(route => route.kind === 'proxy' && route.cache !== undefined ? [route.prefix] : route.kind === 'compose' && route.cache !== undefined ? [route.path] : [])
+    if (config.admin.token !== undefined) await app.register(adminRoutes, { token: config.admin.token, cachedRoutes })
     await app.register(healthRoutes)
     await app.register(proxyRoutes, { routes: config.routes, trustProxy: config.server.trustProxy })
     await app.register(composeRoutes, { routes: config.routes })

@@ -20,6 +20,7 @@ t.test('the error catalogue is pinned: codes and statuses change only on purpose
     unauthorized: ['JUNCTION_UNAUTHORIZED', 401],
     unknownDependent: ['JUNCTION_UNKNOWN_DEPENDENT', 404],
     deadLetterNotFound: ['JUNCTION_DEAD_LETTER_NOT_FOUND', 404],
+    unknownCacheRoute: ['JUNCTION_UNKNOWN_CACHE_ROUTE', 404],
     notReady: ['JUNCTION_NOT_READY', 503],
     preconditionRequired: ['JUNCTION_PRECONDITION_REQUIRED', 428],
     invalidBody: ['JUNCTION_INVALID_BODY', 400],

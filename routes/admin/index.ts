@@ -6,9 +6,12 @@
 import type { FastifyInstance } from 'fastify'
 import { bearerAuth } from './auth.js'
 import outboxAdminRoutes from './outbox.js'
+import cacheAdminRoutes from './cache.js'
 
 export interface AdminRoutesOptions {
   token: string
+  /** Paths and prefixes of the routes with a cache block (purge by route). */
+  cachedRoutes?: readonly string[]
 }
 
 export default async function adminRoutes (app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
@@ -16,5 +19,6 @@ export default async function adminRoutes (app: FastifyInstance, opts: AdminRout
   await app.register(async function admin (scope) {
     scope.addHook('onRequest', bearerAuth(opts.token))
     await scope.register(outboxAdminRoutes)
+    await scope.register(cacheAdminRoutes, { cachedRoutes: opts.cachedRoutes ?? [] })
   }, { prefix: '/admin' })
 }

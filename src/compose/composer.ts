@@ -23,6 +23,8 @@ export interface ComposeResponse {
   readonly body: string | undefined
   /** Optional parts missing from the answer and why, for the log. */
   readonly missing: ReadonlyArray<{ readonly part: string, readonly reason: string }>
+  /** Bodies of the parts that answered, by name: what cache tags like `{company.id}` read. */
+  readonly parts: ReadonlyMap<string, unknown>
 }
 
 export class Composer {
@@ -49,11 +51,13 @@ export class Composer {
       headers[PARTIAL_HEADER] = execution.missing.join(', ')
       headers['cache-control'] = 'no-store'
     }
+    const parts = new Map<string, unknown>()
+    for (const [name, outcome] of execution.outcomes) if (outcome.status === 'ok') parts.set(name, outcome.value)
     const inm = request.headers['if-none-match']
     if (ifNoneMatchMatches(Array.isArray(inm) ? inm.join(', ') : inm, etag)) {
-      return { status: 304, headers, body: undefined, missing }
+      return { status: 304, headers, body: undefined, missing, parts }
     }
     headers['content-type'] = 'application/json; charset=utf-8'
-    return { status: 200, headers, body, missing }
+    return { status: 200, headers, body, missing, parts }
   }
 }

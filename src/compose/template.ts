@@ -138,7 +138,11 @@ export type Expansion =
   /** `request`: the client did not send it (a client error); `field`: a part body lacks it. */
   | { readonly ok: false, readonly placeholder: string, readonly missing: 'request' | 'field', readonly why: string }
 
-export function expandTemplate (template: Template, input: TemplateInput): Expansion {
+/**
+ * `encode` turns each value into text: percent-encoding by default (paths); cache tags pass
+ * `String` so a tag reads like the value (`user:a b`), as write routes expand theirs.
+ */
+export function expandTemplate (template: Template, input: TemplateInput, encode: (value: string) => string = encodeURIComponent): Expansion {
   let path = ''
   for (const segment of template.segments) {
     if ('literal' in segment) {
@@ -159,7 +163,7 @@ export function expandTemplate (template: Template, input: TemplateInput): Expan
     if (!isScalar(value)) {
       return { ok: false, placeholder: p.text, missing: p.source === 'part' ? 'field' : 'request', why }
     }
-    path += encodeURIComponent(String(value))
+    path += encode(String(value))
   }
   return { ok: true, path }
 }

@@ -18,6 +18,7 @@ import { Type, type Static, type TUnsafe } from '@sinclair/typebox'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
 import { checkDuration, checkSize, parseDuration, parseSize } from './cross-check.js'
 import type { HttpMethod } from './types.js'
+import { CacheBlockSchema, normaliseCacheBlock, type CacheRouteConfig } from './cache-block.js'
 import { planOrder, formatCycle } from '../compose/graph.js'
 import {
   parseTemplate, placeholders, eachPlaceholder, RESERVED_PART_NAMES, REQUEST_SOURCES, type Template
@@ -93,7 +94,8 @@ export const ComposeRouteSchema = Type.Object({
   forwardHeaders: Type.Optional(Type.Array(NonEmptyString('A header name, e.g. authorization.'), {
     uniqueItems: true,
     description: 'Client headers sent on to every part, e.g. [authorization, accept-language]. Nothing else of the client\'s request is forwarded (x-request-id and traceparent/tracestate always are). Default: none.'
-  }))
+  })),
+  cache: Type.Optional(CacheBlockSchema)
 }, { additionalProperties: false, description: 'A compose route: one JSON answer assembled from several services.' })
 
 export type RawComposeRoute = Static<typeof ComposeRouteSchema>
@@ -133,6 +135,8 @@ export interface ComposeRouteConfig {
   }
   /** Lower-case header names. */
   readonly forwardHeaders: readonly string[]
+  /** The route's `cache:` block; absent: answers are not cached. */
+  readonly cache?: CacheRouteConfig
 }
 
 /** Whether a raw route is of this kind. */
@@ -440,7 +444,8 @@ export function normaliseComposeRoute (route: RawComposeRoute, index: number): C
       omit: [...(route.shape?.omit ?? [])],
       rename: Object.entries(route.shape?.rename ?? {}).map(([from, to]) => [from, to] as const)
     },
-    forwardHeaders: (route.forwardHeaders ?? []).map(name => name.toLowerCase())
+    forwardHeaders: (route.forwardHeaders ?? []).map(name => name.toLowerCase()),
+    ...(route.cache === undefined ? {} : { cache: normaliseCacheBlock(route.cache) })
   }
 }
 

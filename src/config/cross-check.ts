@@ -15,6 +15,7 @@ import bytes from 'bytes'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
 import { checkWriteRoutes } from './write-route.js'
 import { checkComposeRoutes } from './compose-route.js'
+import { checkCacheBlocks, checkCacheSettings } from './cache-block.js'
 
 /** Milliseconds of a duration (`"500ms"`, `"2s"`, `"5m"`, or an integer of ms); undefined when it is not one. */
 export function parseDuration (value: unknown): number | undefined {
@@ -44,6 +45,8 @@ export function crossCheck (doc: unknown): ConfigIssue[] {
   checkRoutes(doc.routes, serviceNames, issues)
   checkWriteRoutes(doc.routes, serviceNames, RESERVED_PATHS, issues)
   checkComposeRoutes(doc.routes, serviceNames, RESERVED_PATHS, issues)
+  checkCacheSettings(doc.cache, issues)
+  checkCacheBlocks(doc.routes, issues)
   return issues
 }
 

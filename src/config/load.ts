@@ -18,6 +18,7 @@ import type { GatewayConfig, RouteConfig, ServiceConfig, StoreConfig } from './t
 import { checkBodySchemas, normaliseWriteRoute } from './write-route.js'
 import { checkOutboxKey, normaliseOutboxKey } from './outbox-key.js'
 import { normaliseComposeRoute } from './compose-route.js'
+import { normaliseCacheBlock, normaliseCacheSettings } from './cache-block.js'
 
 export interface ParseOptions {
   /** Path of the file the text came from: named in errors, and the base of relative paths (store.dir). */
@@ -174,7 +175,8 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
     admin: { token: raw.admin.token === undefined || raw.admin.token === '' ? undefined : raw.admin.token },
     services,
     routes: (raw.routes ?? []).map((route, index) => normaliseRoute(route, index, bodyLimit, baseDir)),
-    outbox: normaliseOutboxKey(raw.outbox)
+    outbox: normaliseOutboxKey(raw.outbox),
+    cache: normaliseCacheSettings(raw.cache)
   }
 }
 
@@ -195,7 +197,10 @@ function normaliseRoute (route: RawRoute, index: number, defaultBodyLimit: numbe
     service: route.service,
     rewrite: route.rewrite ?? route.proxy,
     methods: [...(route.methods ?? HTTP_METHODS)],
-    bodyLimit: route.bodyLimit === undefined ? defaultBodyLimit : size(route.bodyLimit)
+    bodyLimit: route.bodyLimit === undefined ? defaultBodyLimit : size(route.bodyLimit),
+    ...(route.cache === undefined ? {} : { cache: normaliseCacheBlock(route.cache) }),
+    // A route with a cache, or tags to invalidate, invalidates its URI after writes (RFC 9111 §4.4).
+    ...(route.cache === undefined && route.invalidate === undefined ? {} : { invalidate: [...(route.invalidate ?? [])] })
   }
 }
 

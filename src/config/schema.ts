@@ -19,6 +19,7 @@ import type { HttpMethod } from './types.js'
 import { WriteRouteSchema, WRITE_KEYS } from './write-route.js'
 import { OutboxOptionsSchema } from '../outbox/outbox-options.js'
 import { ComposeRouteSchema, COMPOSE_KEYS } from './compose-route.js'
+import { CacheBlockSchema, CacheSettingsSchema, ProxyInvalidateSchema } from './cache-block.js'
 
 export const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -114,7 +115,9 @@ export const ProxyRouteSchema = Type.Object({
     uniqueItems: true,
     description: `Methods this route accepts; other methods get 405. Default: all (${HTTP_METHODS.join(', ')}).`
   })),
-  bodyLimit: Type.Optional(size('Largest request body accepted on this route. Default: server.bodyLimit.'))
+  bodyLimit: Type.Optional(size('Largest request body accepted on this route. Default: server.bodyLimit.')),
+  cache: Type.Optional(CacheBlockSchema),
+  invalidate: Type.Optional(ProxyInvalidateSchema)
 }, { additionalProperties: false, description: 'A proxy route: forwards a path prefix to a service.' })
 
 /**
@@ -145,6 +148,7 @@ export const ConfigSchema = Type.Object({
   admin: Type.Optional(AdminSchema),
   services: Type.Optional(ServicesSchema),
   outbox: Type.Optional(OutboxOptionsSchema),
+  cache: Type.Optional(CacheSettingsSchema),
   routes: Type.Optional(Type.Array(RouteSchema, {
     description: 'The routes, in any order; the longest matching prefix wins.'
   }))

@@ -10,6 +10,7 @@
 import type { WriteRouteConfig } from './write-route.js'
 import type { OutboxOptions } from '../outbox/outbox-options.js'
 import type { ComposeRouteConfig } from './compose-route.js'
+import type { CacheRouteConfig, CacheSettings } from './cache-block.js'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 
@@ -65,7 +66,14 @@ export interface ProxyRouteConfig {
   /** Methods accepted; all when absent. */
   readonly methods: readonly HttpMethod[]
   readonly bodyLimit: number
+  /** The route's `cache:` block; absent: GET/HEAD stream through uncached. */
+  readonly cache?: CacheRouteConfig
+  /** Literal tags a 2xx to an unsafe method invalidates; present (maybe empty) when the route invalidates its URI. */
+  readonly invalidate?: readonly string[]
 }
+
+/** A route's `cache:` block and the instance-wide settings (src/config/cache-block.ts). */
+export type { CacheRouteConfig, CacheSettings }
 
 /** Write routes (`put:`/`post:`/`patch:`/`delete:`) are defined with the rest of their kind. */
 export type { WriteRouteConfig }
@@ -88,4 +96,6 @@ export interface GatewayConfig {
   readonly routes: readonly RouteConfig[]
   /** The write fan-out's delivery engine (top-level `outbox:`), defaults filled in. */
   readonly outbox: OutboxOptions
+  /** The response cache's instance-wide settings (top-level `cache:`), defaults filled in. */
+  readonly cache: CacheSettings
 }

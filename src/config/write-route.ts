@@ -62,7 +62,7 @@ export const WriteSchema = Type.Object({
   requireIfMatch: Type.Optional(Type.Boolean({ description: 'Refuse writes without If-Match with 428 Precondition Required (lost-update protection). Default false.' })),
   propagate: Type.Optional(Type.Array(PropagateSchema, { description: 'Services keeping a copy of the entity. Default: none.' })),
   invalidate: Type.Optional(Type.Array(NonEmptyString('A cache tag, with {params.<name>} placeholders, e.g. user:{params.id}.'), {
-    description: 'Cache tags this write invalidates. Parsed and checked now; the invalidation itself arrives with the response cache.'
+    description: 'Cache tags this write invalidates (with its own URI) after the owner\'s 2xx, before the client\'s answer.'
   }))
 }, { additionalProperties: false, description: 'Where the write goes and where its result is propagated.' })
 

@@ -32,7 +32,7 @@ export interface CacheOrigin {
   close: () => Promise<void>
 }
 
-export async function startCacheOrigin (t: Teardown, initial: Reply = {}): Promise<CacheOrigin> {
+export async function startCacheOrigin (t: Teardown, initial: Reply | ((req: IncomingMessage) => Reply) = {}): Promise<CacheOrigin> {
   let served = 0
   const state: { reply: Reply | ((req: IncomingMessage) => Reply) } = { reply: initial }
   const origin = await startOrigin(t, (req: IncomingMessage, res: ServerResponse) => {
