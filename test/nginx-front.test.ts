@@ -149,7 +149,14 @@ t.test('X-Request-Id passes through nginx and Junction to the service and back',
   t.match(hostile.headers['x-request-id'], /^[0-9a-f]{32}$/, 'an id Junction would reject is replaced by nginx already')
   t.equal(all.at(-1)?.headers['x-request-id'], hostile.headers['x-request-id'])
 
-  const ids = (await nginx.accessLog()).map(line => line.requestId)
+  // nginx writes the access log in its log phase, after the answer has left: poll briefly.
+  const want = hostile.headers['x-request-id']
+  let ids: unknown[] = []
+  for (let i = 0; i < 40; i++) {
+    ids = (await nginx.accessLog()).map(line => line.requestId)
+    if (ids.at(-1) === want) break
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
   t.same(ids.slice(-3), ['client-id-123', id, hostile.headers['x-request-id']], 'nginx logs the same ids')
 })
 
