@@ -171,7 +171,7 @@ t.test('route paths: syntax, reserved paths, duplicates of method and path', asy
   - { patch: /api/users/:id, write: { ${OWNER} } }
 `), [
     'routes[1].put: must start with "/" (found "api/users/:id"); write "/api/users/:id"',
-    'routes[2].put: must be a path with ":name" parameters only, without "?", "#" or "*" (found "/api/users/*"), e.g. "/api/users/:id"',
+    'routes[2].put: must be a path with ":name" parameters only, without "?", "#", "*" or braces (found "/api/users/*"), e.g. "/api/users/:id"',
     'routes[3].put: "/health" is reserved for the gateway\'s own endpoints (/health, /ready, /metrics, /admin); choose another path, e.g. "/api/health/:id"',
     'routes[4].put: a path parameter is a whole segment ":name" (letters, digits and "_"); found "user-:id" in "/api/users/user-:id"',
     'routes[5].put: names the parameter ":id" twice; give each parameter its own name',

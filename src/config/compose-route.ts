@@ -16,6 +16,7 @@
  */
 import { Type, type Static, type TUnsafe } from '@sinclair/typebox'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
+import { checkRoutePath } from './route-path.js'
 import { checkDuration, checkSize, parseDuration, parseSize } from './cross-check.js'
 import type { HttpMethod } from './types.js'
 import { CacheBlockSchema, normaliseCacheBlock, type CacheRouteConfig } from './cache-block.js'
@@ -147,7 +148,6 @@ export function isComposeRoute (route: unknown): route is Record<string, unknown
 // ---- cross-checks -----------------------------------------------------------------
 
 const PART_NAME = /^[A-Za-z][A-Za-z0-9_]*$/
-const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
 /** Headers that describe one connection or one message, not the client's request: never forwarded. */
 const UNFORWARDABLE = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
@@ -197,35 +197,7 @@ export function checkComposeRoutes (routes: unknown, serviceNames: readonly stri
 
 /** Returns the route's param names when the path is well-formed. */
 function checkGetPath (path: string, at: PathSegment[], reserved: readonly string[], issues: ConfigIssue[]): string[] | undefined {
-  const where = formatPath(at)
-  if (!path.startsWith('/')) {
-    issues.push({ path: where, message: `must start with "/" (found ${JSON.stringify(path)}); write ${JSON.stringify('/' + path)}` })
-    return undefined
-  }
-  if (/[?#*{}]/.test(path)) {
-    issues.push({ path: where, message: `must be a path with ":name" parameters only, without "?", "#", "*" or braces (found ${JSON.stringify(path)}), e.g. "/api/users/:id/profile"` })
-    return undefined
-  }
-  const hit = reserved.find(r => path === r || path.startsWith(r + '/'))
-  if (hit !== undefined) {
-    issues.push({ path: where, message: `${JSON.stringify(hit)} is reserved for the gateway's own endpoints (${reserved.join(', ')}); choose another path, e.g. ${JSON.stringify('/api' + path)}` })
-    return undefined
-  }
-  const names: string[] = []
-  for (const segment of path.split('/')) {
-    if (!segment.includes(':')) continue
-    if (!PARAM_SEGMENT.test(segment)) {
-      issues.push({ path: where, message: `a path parameter is a whole segment ":name" (letters, digits and "_"); found ${JSON.stringify(segment)} in ${JSON.stringify(path)}` })
-      return undefined
-    }
-    const name = segment.slice(1)
-    if (names.includes(name)) {
-      issues.push({ path: where, message: `names the parameter ":${name}" twice; give each parameter its own name` })
-      return undefined
-    }
-    names.push(name)
-  }
-  return names
+  return checkRoutePath(path, at, reserved, issues, '/api/users/:id/profile')
 }
 
 /** Same path twice (param names aside), or a proxy route answering GET at exactly this path. */

@@ -17,7 +17,8 @@ import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import YAML from 'yaml'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
-import { parseTemplate, placeholdersOf, routeParams } from '../versioning/template.js'
+import { checkRoutePath } from './route-path.js'
+import { parseTemplate, placeholdersOf } from '../versioning/template.js'
 import type { VersionSource } from '../versioning/version.js'
 
 /** The route keys of this kind, in the order users meet them in docs. */
@@ -130,8 +131,6 @@ export function writeKeyOf (route: Record<string, unknown>): WriteKey | undefine
 
 // ---- cross-checks -----------------------------------------------------------------
 
-const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/
-
 /**
  * Checks every write route: path syntax and reserved paths, services (with did-you-mean),
  * placeholders against the route's params, the version source, one copy per dependent,
@@ -196,35 +195,7 @@ interface TemplateContext {
 
 /** Returns the route's param names when the path is well-formed. */
 function checkWritePath (path: string, at: PathSegment[], reserved: readonly string[], issues: ConfigIssue[]): string[] | undefined {
-  const where = formatPath(at)
-  if (!path.startsWith('/')) {
-    issues.push({ path: where, message: `must start with "/" (found ${JSON.stringify(path)}); write ${JSON.stringify('/' + path)}` })
-    return undefined
-  }
-  if (/[?#*]/.test(path)) {
-    issues.push({ path: where, message: `must be a path with ":name" parameters only, without "?", "#" or "*" (found ${JSON.stringify(path)}), e.g. "/api/users/:id"` })
-    return undefined
-  }
-  const hit = reserved.find(r => path === r || path.startsWith(r + '/'))
-  if (hit !== undefined) {
-    issues.push({ path: where, message: `${JSON.stringify(hit)} is reserved for the gateway's own endpoints (${reserved.join(', ')}); choose another path, e.g. ${JSON.stringify('/api' + path)}` })
-    return undefined
-  }
-  const names: string[] = []
-  for (const segment of path.split('/')) {
-    if (!segment.includes(':')) continue
-    if (!PARAM_SEGMENT.test(segment)) {
-      issues.push({ path: where, message: `a path parameter is a whole segment ":name" (letters, digits and "_"); found ${JSON.stringify(segment)} in ${JSON.stringify(path)}` })
-      return undefined
-    }
-    const name = segment.slice(1)
-    if (names.includes(name)) {
-      issues.push({ path: where, message: `names the parameter ":${name}" twice; give each parameter its own name` })
-      return undefined
-    }
-    names.push(name)
-  }
-  return routeParams(path)
+  return checkRoutePath(path, at, reserved, issues, '/api/users/:id')
 }
 
 function checkService (service: unknown, serviceNames: readonly string[], at: PathSegment[], issues: ConfigIssue[]): void {

@@ -87,12 +87,3 @@ export function placeholdersOf (template: Template): { params: string[], usesId:
   }
   return { params, usesId }
 }
-
-/** `/api/users/:id/roles/:role` → ['id', 'role']. */
-export function routeParams (path: string): string[] {
-  const names: string[] = []
-  for (const segment of path.split('/')) {
-    if (segment.startsWith(':')) names.push(segment.slice(1))
-  }
-  return names
-}
