@@ -17,6 +17,7 @@
 import { Type, type Static, type TUnsafe } from '@sinclair/typebox'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
 import { checkRoutePath } from './route-path.js'
+import { checkServiceReference } from './service-reference.js'
 import { checkDuration, checkSize, parseDuration, parseSize } from './cross-check.js'
 import type { HttpMethod } from './types.js'
 import { CacheBlockSchema, normaliseCacheBlock, type CacheRouteConfig } from './cache-block.js'
@@ -237,7 +238,7 @@ function checkParts (compose: Record<string, unknown>, params: readonly string[]
     }
     const part = compose[name]
     if (!isObject(part)) continue
-    checkService(part.service, serviceNames, [...where, 'service'], issues)
+    checkServiceReference(part.service, serviceNames, [...where, 'service'], issues)
     checkDuration(part.timeout, [...where, 'timeout'], issues)
     checkSize(part.maxBodySize, [...where, 'maxBodySize'], issues)
     let template: Template | undefined
@@ -267,18 +268,6 @@ function checkParts (compose: Record<string, unknown>, params: readonly string[]
   }
   checkReferences(parts, params, at, issues)
   return parts
-}
-
-function checkService (service: unknown, serviceNames: readonly string[], at: PathSegment[], issues: ConfigIssue[]): void {
-  // With no services at all, the `services` issue already says what to do.
-  if (typeof service !== 'string' || service === '' || serviceNames.length === 0 || serviceNames.includes(service)) return
-  const suggestion = didYouMean(service, serviceNames)
-  issues.push({
-    path: formatPath(at),
-    message: suggestion === undefined
-      ? `unknown service ${JSON.stringify(service)}; define it under "services" or use one of: ${quoteList(serviceNames)}`
-      : `unknown service ${JSON.stringify(service)} (did you mean "${suggestion}"?)`
-  })
 }
 
 /** Route params, part references, what a part may depend on, and cycles. */

@@ -12,7 +12,8 @@
  */
 import ms from 'ms'
 import bytes from 'bytes'
-import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
+import { type ConfigIssue, type PathSegment, formatPath } from './config-error.js'
+import { checkServiceReference } from './service-reference.js'
 import { checkWriteRoutes } from './write-route.js'
 import { checkComposeRoutes } from './compose-route.js'
 import { checkCacheBlocks, checkCacheSettings } from './cache-block.js'
@@ -141,16 +142,7 @@ function checkRoutes (routes: unknown, serviceNames: readonly string[], issues: 
       if (ok) checkDuplicatePrefix(route.proxy, index, routes, prefixes, issues)
     }
     if (typeof route.rewrite === 'string' && route.rewrite !== '') checkRewrite(route.rewrite, at('rewrite'), issues)
-    // With no services at all, the `services` issue already says what to do.
-    if (typeof route.service === 'string' && route.service !== '' && serviceNames.length > 0 && !serviceNames.includes(route.service)) {
-      const suggestion = didYouMean(route.service, serviceNames)
-      issues.push({
-        path: formatPath(at('service')),
-        message: suggestion === undefined
-          ? `unknown service ${JSON.stringify(route.service)}; define it under "services" or use one of: ${quoteList(serviceNames)}`
-          : `unknown service ${JSON.stringify(route.service)} (did you mean "${suggestion}"?)`
-      })
-    }
+    checkServiceReference(route.service, serviceNames, at('service'), issues)
     checkSize(route.bodyLimit, at('bodyLimit'), issues)
   })
 }

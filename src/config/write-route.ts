@@ -18,6 +18,7 @@ import addFormatsModule from 'ajv-formats'
 import YAML from 'yaml'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
 import { checkRoutePath } from './route-path.js'
+import { checkServiceReference } from './service-reference.js'
 import { parseTemplate, placeholdersOf } from '../versioning/template.js'
 import type { VersionSource } from '../versioning/version.js'
 
@@ -160,7 +161,7 @@ export function checkWriteRoutes (routes: unknown, serviceNames: readonly string
     if (!isObject(write)) return
     const ctx: TemplateContext = { params, isPost: key === 'post' }
     if (isObject(write.owner)) {
-      checkService(write.owner.service, serviceNames, at('write', 'owner', 'service'), issues)
+      checkServiceReference(write.owner.service, serviceNames, at('write', 'owner', 'service'), issues)
       checkPathTemplate(write.owner.path, ctx, at('write', 'owner', 'path'), issues, { allowId: false })
       checkVersion(write.owner.version, at('write', 'owner', 'version'), issues)
     }
@@ -169,7 +170,7 @@ export function checkWriteRoutes (routes: unknown, serviceNames: readonly string
       write.propagate.forEach((target: unknown, i) => {
         if (!isObject(target)) return
         const here = (...more: PathSegment[]): PathSegment[] => at('write', 'propagate', i, ...more)
-        checkService(target.service, serviceNames, here('service'), issues)
+        checkServiceReference(target.service, serviceNames, here('service'), issues)
         checkPathTemplate(target.path, ctx, here('path'), issues, { allowId: true })
         if (typeof target.service === 'string' && target.service !== '') {
           if (isObject(write.owner) && write.owner.service === target.service) {
@@ -196,18 +197,6 @@ interface TemplateContext {
 /** Returns the route's param names when the path is well-formed. */
 function checkWritePath (path: string, at: PathSegment[], reserved: readonly string[], issues: ConfigIssue[]): string[] | undefined {
   return checkRoutePath(path, at, reserved, issues, '/api/users/:id')
-}
-
-function checkService (service: unknown, serviceNames: readonly string[], at: PathSegment[], issues: ConfigIssue[]): void {
-  // With no services at all, the `services` issue already says what to do.
-  if (typeof service !== 'string' || service === '' || serviceNames.length === 0 || serviceNames.includes(service)) return
-  const suggestion = didYouMean(service, serviceNames)
-  issues.push({
-    path: formatPath(at),
-    message: suggestion === undefined
-      ? `unknown service ${JSON.stringify(service)}; define it under "services" or use one of: ${quoteList(serviceNames)}`
-      : `unknown service ${JSON.stringify(service)} (did you mean "${suggestion}"?)`
-  })
 }
 
 function checkPathTemplate (path: unknown, ctx: TemplateContext, at: PathSegment[], issues: ConfigIssue[], opts: { allowId: boolean }): void {
