@@ -10,25 +10,33 @@ export interface UpstreamNote {
   origin: string
 }
 
+const INFO_OR_BELOW = new Set(['info', 'debug', 'trace'])
+
 export default fp(async function requestLog (app) {
   app.decorateRequest('upstream', null)
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: they run on every request, and an async hook costs a promise each.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
 
-  app.addHook('onResponse', async (request, reply) => {
-    const url = request.raw.url ?? '/'
-    const q = url.indexOf('?')
-    request.log.info({
-      method: request.method,
-      path: q === -1 ? url : url.slice(0, q),
-      route: request.routeOptions.url,
-      service: request.upstream?.service,
-      upstream: request.upstream?.origin,
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 100) / 100
-    }, 'request')
+  app.addHook('onResponse', (request, reply, done) => {
+    // Below info (e.g. logLevel warn in production), do not even build the line.
+    if (INFO_OR_BELOW.has(request.log.level)) {
+      const url = request.raw.url ?? '/'
+      const q = url.indexOf('?')
+      request.log.info({
+        method: request.method,
+        path: q === -1 ? url : url.slice(0, q),
+        route: request.routeOptions.url,
+        service: request.upstream?.service,
+        upstream: request.upstream?.origin,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100
+      }, 'request')
+    }
+    done()
   })
 }, { name: 'request-log', fastify: '5.x' })
 
