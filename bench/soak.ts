@@ -26,8 +26,16 @@ const storeKind = process.env.SOAK_STORE === 'redis' ? 'redis' : 'embedded'
 /** Users written to (and read): a working set that fits the cache, so reads hit and writes invalidate. */
 const USERS = 200
 const ADMIN_TOKEN = 'soak-admin-token'
-/** Share of each request kind in the mix. */
-const MIX = { proxy: 0.55, compose: 0.3, write: 0.15 }
+/** Share of each request kind in the mix; SOAK_MIX=proxy:1,compose:0,write:0 isolates one kind. */
+const MIX = parseMix(process.env.SOAK_MIX ?? 'proxy:0.55,compose:0.3,write:0.15')
+
+function parseMix (text: string): { proxy: number, compose: number, write: number } {
+  const parts = Object.fromEntries(text.split(',').map(kv => kv.split(':')).map(([k, v]) => [k?.trim(), Number(v)]))
+  const mix = { proxy: parts.proxy ?? 0, compose: parts.compose ?? 0, write: parts.write ?? 0 }
+  const total = mix.proxy + mix.compose + mix.write
+  if (!(total > 0)) throw new Error(`SOAK_MIX: expected e.g. proxy:0.55,compose:0.3,write:0.15, got ${text}`)
+  return { proxy: mix.proxy / total, compose: mix.compose / total, write: mix.write / total }
+}
 const MB = 1024 * 1024
 
 const CONFIG = (users: string, orders: string, catalog: string): string => `

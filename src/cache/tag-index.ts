@@ -4,28 +4,25 @@
  *
  * Store layout (logical keys):
  *   cache:seq             global invalidation sequence (incr)
- *   cache:tg:<tag>        per-tag invalidation counter g (incr)
- *   cache:ts:<tag>:<g>    the global sequence number of the tag's g-th invalidation
+ *   cache:ts:<tag>        the largest sequence number of any invalidation of the tag (setMax)
  *   cache:tk:<tag>        set of entry keys carrying the tag (eager L2 cleanup only)
  *
  * A fill reads `cache:seq` (its *stamp* S) before it calls the upstream. An entry is
- * current while every one of its tags has stamp(tag) ≤ S, where stamp(tag) is the
- * sequence number recorded for the tag's latest invalidation (0 if none). Tags that come
- * from the response's fields are only known at the end of the fill, which is why the
- * stamp is one global number rather than a per-tag generation recorded at the start.
+ * current while every one of its tags has stamp(tag) ≤ S (0 if never invalidated). Tags
+ * that come from the response's fields are only known at the end of the fill, which is
+ * why the stamp is one global number rather than a per-tag generation recorded at the start.
  *
- * An invalidation (after the owner's 2xx) does, per tag, g = incr(cache:tg:tag); then
- * once seq = incr(cache:seq); then set cache:ts:tag:g = seq. In that order — per-tag
- * counter first — the latest g always carries a sequence number at least as large as
- * that of every invalidation of the tag before it, without a compare-and-set: if writer
- * W1 got g=5 and W2 g=6, W1's upstream write finished before its incr of g, hence before
- * W2's incr of g and of seq, so a fill stamped ≥ seq(W2) started after both writes.
- * Invalidating a tag is three O(1) operations for the writer, whatever the number of
- * entries that carry it.
+ * An invalidation (after the owner's 2xx) does seq = incr(cache:seq), then per tag
+ * setMax(cache:ts:tag, seq): two O(1) operations, whatever the number of entries that
+ * carry the tag, and one key per tag. If a fill's S ≥ seq, the fill started after the
+ * incr, hence after the write, and saw its effect. The atomic max makes concurrent
+ * invalidations of one tag land in any order. (An earlier layout kept one key per
+ * invalidation, `cache:ts:<tag>:<g>`, to avoid a compare-and-set; with a long stamp TTL it
+ * grew by a key per write.)
  *
- * A missing cache:ts:tag:g means the invalidation is in progress (its writer has not
- * answered yet) or is older than `stampTtlMs`, which outlives every entry and fill; both
- * count as 0.
+ * Until an invalidation's setMax lands, the tag still shows the previous stamp: the
+ * invalidation is in progress, and its writer has not answered its client yet. A stamp
+ * older than `stampTtlMs`, which outlives every entry and fill, may expire: it counts as 0.
  *
  * Reads go through a small local stamp cache (bounded, `stampCacheMs` old at most) that
  * invalidation messages update at once; a fill's final check reads the store directly.
@@ -35,9 +32,7 @@ import type { Store } from '../store/store.js'
 
 export interface TagStamp {
   readonly tag: string
-  /** The tag's invalidation counter. */
-  readonly g: number
-  /** Global sequence of that invalidation; 0 when unknown or never. */
+  /** Global sequence of the tag's latest invalidation; 0 when unknown or never. */
   readonly seq: number
 }
 
@@ -53,8 +48,7 @@ export interface TagIndexOptions {
 }
 
 const SEQ = 'cache:seq'
-const counterKey = (tag: string): string => `cache:tg:${tag}`
-const stampKey = (tag: string, g: number): string => `cache:ts:${tag}:${g}`
+const stampKey = (tag: string): string => `cache:ts:${tag}`
 const setKey = (tag: string): string => `cache:tk:${tag}`
 
 function toInt (buf: Buffer | null): number {
@@ -64,8 +58,8 @@ function toInt (buf: Buffer | null): number {
 }
 
 export class TagIndex {
-  private readonly stamps: LRUCache<string, { g: number, seq: number }>
-  private readonly reading = new Map<string, Promise<{ g: number, seq: number }>>()
+  private readonly stamps: LRUCache<string, number>
+  private readonly reading = new Map<string, Promise<number>>()
   private highestSeq = 0
 
   constructor (private readonly store: Store, private readonly opts: TagIndexOptions) {
@@ -92,31 +86,30 @@ export class TagIndex {
     }
   }
 
-  /** Keeps the larger of two records of a tag: messages and reads may arrive in any order. */
-  private merge (tag: string, g: number, seq: number): void {
+  /** Keeps the larger of two stamps of a tag: messages and reads may arrive in any order. */
+  private merge (tag: string, seq: number): void {
     const had = this.stamps.get(tag)
-    if (had !== undefined && (had.g > g || (had.g === g && had.seq >= seq))) return
-    this.stamps.set(tag, { g, seq })
+    if (had !== undefined && had >= seq) return
+    this.stamps.set(tag, seq)
   }
 
-  private async read (tag: string): Promise<{ g: number, seq: number }> {
-    const g = toInt(await this.store.get(counterKey(tag)))
-    const seq = g === 0 ? 0 : toInt(await this.store.get(stampKey(tag, g)))
-    this.merge(tag, g, seq)
-    return this.stamps.get(tag) ?? { g, seq }
+  private async read (tag: string): Promise<number> {
+    const seq = toInt(await this.store.get(stampKey(tag)))
+    this.merge(tag, seq)
+    return this.stamps.get(tag) ?? seq
   }
 
   private async stampOf (tag: string, fresh: boolean): Promise<number> {
     if (!fresh) {
       const cached = this.stamps.get(tag)
-      if (cached !== undefined) return cached.seq
+      if (cached !== undefined) return cached
     }
     let pending = this.reading.get(tag)
     if (pending === undefined) {
       pending = this.read(tag).finally(() => this.reading.delete(tag))
       this.reading.set(tag, pending)
     }
-    return (await pending).seq
+    return await pending
   }
 
   /**
@@ -131,7 +124,7 @@ export class TagIndex {
       for (const tag of tags) {
         const c = this.stamps.get(tag)
         if (c === undefined) allCached = false
-        else if (c.seq > stamp) return false
+        else if (c > stamp) return false
       }
       if (allCached) return true
     }
@@ -143,19 +136,19 @@ export class TagIndex {
   async invalidate (tags: readonly string[]): Promise<TagStamp[]> {
     const unique = [...new Set(tags)]
     if (unique.length === 0) return []
-    // Order matters (see the header): per-tag counters, then the global sequence.
-    const gens = await Promise.all(unique.map(tag => this.store.incr(counterKey(tag))))
+    // Order matters (see the header): the sequence first, then each tag's stamp.
     const seq = await this.store.incr(SEQ)
     this.observeSeq(seq)
-    await Promise.all(unique.map((tag, i) => this.store.set(stampKey(tag, gens[i]!), String(seq), { ttlMs: this.opts.stampTtlMs })))
-    const out = unique.map((tag, i) => ({ tag, g: gens[i]!, seq }))
-    for (const s of out) this.merge(s.tag, s.g, s.seq)
-    return out
+    await Promise.all(unique.map(tag => this.store.setMax(stampKey(tag), seq, { ttlMs: this.opts.stampTtlMs })))
+    for (const tag of unique) this.merge(tag, seq)
+    return unique.map(tag => ({ tag, seq }))
   }
 
   /** Applies invalidations announced by another instance. */
   note (stamps: readonly TagStamp[]): void {
-    for (const s of stamps) this.merge(s.tag, s.g, s.seq)
+    for (const s of stamps) {
+      if (typeof s.tag === 'string' && Number.isSafeInteger(s.seq)) this.merge(s.tag, s.seq)
+    }
   }
 
   /** Records that entry `key` carries `tags` (for eager deletion on invalidation). */

@@ -162,11 +162,27 @@ class StoreClosedError extends Error {
   }
 }
 
-/** A binary min-heap of expiry deadlines, so the sweep touches only what is due. */
+/**
+ * A binary min-heap of expiry deadlines, so the sweep touches only what is due.
+ *
+ * At most one deadline per key is kept: the earliest. A key rewritten with a later
+ * deadline keeps its earlier heap item, and the sweep re-schedules it when that item
+ * comes due. Pushing one item per write instead would grow the heap without bound for
+ * keys rewritten often with a long TTL (the outbox's per-entity `latest` versions live
+ * 30 days and are rewritten on every write).
+ */
 class ExpiryHeap {
   private readonly items: Array<{ at: number, key: string, set: boolean }> = []
+  /** Earliest deadline in the heap per key ('e' + key for entries, 's' + key for sets). */
+  private readonly scheduled = new Map<string, number>()
+
+  get size (): number { return this.items.length }
 
   push (at: number, key: string, set: boolean): void {
+    const id = (set ? 's' : 'e') + key
+    const earliest = this.scheduled.get(id)
+    if (earliest !== undefined && earliest <= at) return
+    this.scheduled.set(id, at)
     const items = this.items
     items.push({ at, key, set })
     let i = items.length - 1
@@ -198,6 +214,8 @@ class ExpiryHeap {
         i = min
       }
     }
+    const id = (top.set ? 's' : 'e') + top.key
+    if (this.scheduled.get(id) === top.at) this.scheduled.delete(id)
     return top
   }
 }
@@ -887,16 +905,21 @@ export class EmbeddedStore implements Store {
     }
   }
 
-  /** Drops what has expired; keys rewritten since their deadline was pushed are skipped. */
+  /** Drops what has expired. */
   private sweep (): void {
     const now = Date.now()
     for (let due = this.expiries.popDue(now); due !== undefined; due = this.expiries.popDue(now)) {
+      // A key rewritten with a later deadline is scheduled again (see ExpiryHeap).
       if (due.set) {
         const set = this.sets.get(due.key)
-        if (set?.expiresAt !== undefined && set.expiresAt <= now) this.sets.delete(due.key)
+        if (set?.expiresAt === undefined) continue
+        if (set.expiresAt <= now) this.sets.delete(due.key)
+        else this.expiries.push(set.expiresAt, due.key, true)
       } else {
         const entry = this.entries.get(due.key)
-        if (entry?.expiresAt !== undefined && entry.expiresAt <= now) this.entries.delete(due.key)
+        if (entry?.expiresAt === undefined) continue
+        if (entry.expiresAt <= now) this.entries.delete(due.key)
+        else this.expiries.push(entry.expiresAt, due.key, false)
       }
     }
   }
