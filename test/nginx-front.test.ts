@@ -6,12 +6,13 @@
  */
 import t, { type Test } from 'tap'
 import http, { type IncomingHttpHeaders } from 'node:http'
+import http2 from 'node:http2'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { freePort, readBody, startOrigin, type Origin } from './support/origin.js'
 import { startCliGateway, type RunningGateway } from './support/cli.js'
-import { checkConfig, startNginx, type RunningNginx } from './support/nginx.js'
+import { NGINX_DIR as NGINX_RENDER_DIR, checkConfig, selfSignedCertificate, startNginx, type RunningNginx } from './support/nginx.js'
 
 interface Seen { method: string, url: string, headers: IncomingHttpHeaders, bytes: number }
 
@@ -68,13 +69,14 @@ interface Front {
 }
 
 /** Two instances, A and B, each with its own origin, behind one nginx. */
-async function front (t: Test, opts: { holdA?: boolean } = {}): Promise<Front> {
+async function front (t: Test, opts: { holdA?: boolean, tls?: { cert: string, key: string } } = {}): Promise<Front> {
   const all: Seen[] = []
   const a = await echoOrigin(t, 'a', all, opts.holdA === true)
   const b = await echoOrigin(t, 'b', all)
   const dead = `http://127.0.0.1:${await freePort()}`
   const gateways = await Promise.all([startCliGateway(t, gatewayYaml(a.origin.url, dead)), startCliGateway(t, gatewayYaml(b.origin.url, dead))])
-  const nginx = await startNginx(t, { upstreams: gateways.map(g => `127.0.0.1:${g.port}`) })
+  const upstreams = gateways.map(g => `127.0.0.1:${g.port}`)
+  const nginx = await startNginx(t, opts.tls === undefined ? { upstreams } : { upstreams, tls: opts.tls })
   return { nginx, gateways, origins: [a, b], all }
 }
 
@@ -101,6 +103,8 @@ t.test('the rendered config passes nginx -t and leaves no marker behind', async 
   t.notMatch(active, /__[A-Z_]+__/)
   t.match(active, /server 127\.0\.0\.1:1 max_fails=1 fail_timeout=10s; server 127\.0\.0\.1:2 /)
   t.match(active, new RegExp(`listen 127\\.0\\.0\\.1:${nginx.port};`))
+  const tls = await readFile(join(nginx.dir, 'junction-tls.conf'), 'utf8')
+  t.notMatch(tls, /^\s*server\s*\{/m, 'no HTTPS server unless asked for')
   const res = await get(`${nginx.url}/health`)
   t.equal(res.status, 502, 'nginx answers itself when no instance is up')
   t.match(res.headers['x-request-id'], /^[0-9a-f]{32}$/, 'its own answers carry the request id too')
@@ -255,5 +259,64 @@ t.test('a body over 1m is refused by nginx with 413; 1m exactly goes through', a
   t.match(big.headers['x-request-id'], /^[0-9a-f]{32}$/)
   t.match(await big.body.text(), /nginx|413/)
   t.equal(all.length, before, 'no service saw it')
-  t.equal((await nginx.accessLog()).at(-1)?.upstream, '', 'nor did any Junction instance')
+  const logged = await nginx.accessLog()
+  t.equal(logged.at(-1)?.upstream, '', 'nor did any Junction instance', { logged: logged.slice(-3) })
+})
+
+t.test('HTTPS: nginx ends TLS with a certificate made at run time; Junction hears https', async t => {
+  const tls = await selfSignedCertificate(t)
+  const { nginx, all } = await front(t, { tls })
+  const conf = await readFile(join(nginx.dir, 'junction-tls.conf'), 'utf8')
+  t.notMatch(conf.split('\n').filter(line => !line.trimStart().startsWith('#')).join('\n'), /__[A-Z_]+__/, 'every TLS marker filled in')
+  t.match(await checkConfig(nginx.dir), /test is successful/)
+
+  // Verified against the self-signed certificate as trust anchor, not with verification off.
+  const agent = new Agent({ connect: { ca: tls.pem } })
+  t.teardown(() => agent.close())
+  const res = await request(`${nginx.httpsUrl!}/api/secure`, { dispatcher: agent, headers: { 'x-request-id': 'tls-id-1' } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['x-request-id'], 'tls-id-1')
+  await res.body.dump()
+  const seen = all.at(-1)!
+  t.equal(seen.url, '/api/secure')
+  t.equal(seen.headers['x-forwarded-proto'], 'https', 'Junction (trustProxy) tells the service the client used https')
+
+  // An untrusted certificate is refused by a verifying client: TLS really is on.
+  await t.rejects(request(`${nginx.httpsUrl!}/api/secure`), /self[- ]signed|certificate/i)
+
+  // Clients that offer h2 get HTTP/2 from nginx; nginx still speaks HTTP/1.1 to Junction.
+  const session = http2.connect(nginx.httpsUrl!, { ca: tls.pem })
+  t.teardown(() => session.close())
+  const h2 = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const stream = session.request({ ':path': '/api/h2', ':method': 'GET' })
+    let status = 0
+    let body = ''
+    stream.on('response', headers => { status = Number(headers[':status']) })
+    stream.setEncoding('utf8')
+    stream.on('data', (chunk: string) => { body += chunk })
+    stream.on('end', () => resolve({ status, body }))
+    stream.on('error', reject)
+    stream.end()
+  })
+  t.equal(h2.status, 200)
+  t.match(JSON.parse(h2.body), { origin: /^[ab]$/ })
+  t.equal(all.at(-1)!.url, '/api/h2')
+})
+
+t.test('render.sh refuses half a TLS setup and unsafe TLS paths', async t => {
+  const { execFile } = await import('node:child_process')
+  const render = async (env: Record<string, string>): Promise<{ code: number, stderr: string }> => await new Promise(resolve => {
+    execFile('sh', [join(NGINX_RENDER_DIR, 'render.sh'), '/tmp/junction-render-refused', '8080', '127.0.0.1:1'], { env: { ...process.env, ...env } }, (err, _stdout, stderr) => {
+      resolve({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stderr })
+    })
+  })
+  let r = await render({ TLS_LISTEN: '8443' })
+  t.equal(r.code, 2)
+  t.match(r.stderr, /HTTPS needs all of TLS_LISTEN, TLS_CERT and TLS_KEY/)
+  r = await render({ TLS_LISTEN: '8443', TLS_CERT: 'cert.pem', TLS_KEY: '/k.pem' })
+  t.equal(r.code, 2)
+  t.match(r.stderr, /must be absolute paths/)
+  r = await render({ TLS_LISTEN: '8443', TLS_CERT: '/etc/x;evil', TLS_KEY: '/k.pem' })
+  t.equal(r.code, 2)
+  t.match(r.stderr, /bad TLS path/)
 })

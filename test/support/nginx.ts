@@ -32,11 +32,15 @@ export interface StartNginxOptions {
   upstreams: string[]
   /** Port to listen on (127.0.0.1); a free one by default. */
   port?: number
+  /** Also serve HTTPS (127.0.0.1, a free port) with this certificate chain and key (PEM files). */
+  tls?: { cert: string, key: string }
 }
 
 export interface RunningNginx {
   readonly url: string
   readonly port: number
+  /** `https://127.0.0.1:<port>` when started with `tls`. */
+  readonly httpsUrl: string | undefined
   /** The prefix directory: nginx.conf, junction.conf, logs/, tmp/. */
   readonly dir: string
   readonly child: ChildProcess
@@ -98,9 +102,27 @@ async function childrenOf (pid: number): Promise<number[]> {
   return out
 }
 
-async function render (dir: string, port: number, upstreams: string[]): Promise<void> {
+interface RenderTls { port: number, cert: string, key: string }
+
+async function render (dir: string, port: number, upstreams: string[], tls: RenderTls | undefined): Promise<void> {
   if (upstreams.length === 0) throw new Error('startNginx: at least one upstream')
-  await run('sh', [RENDER, dir, `127.0.0.1:${port}`, ...upstreams])
+  const env = tls === undefined ? process.env : { ...process.env, TLS_LISTEN: `127.0.0.1:${tls.port}`, TLS_CERT: tls.cert, TLS_KEY: tls.key }
+  await run('sh', [RENDER, dir, `127.0.0.1:${port}`, ...upstreams], { env })
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 and localhost (P-256), made with openssl at run
+ * time: nothing secret is committed. Returns the paths and the certificate's PEM (a
+ * client's trust anchor).
+ */
+export async function selfSignedCertificate (t: Teardown): Promise<{ cert: string, key: string, pem: string }> {
+  const dir = await tempDir(t, 'junction-tls-')
+  await chmod(dir, 0o755)
+  const cert = join(dir, 'cert.pem')
+  const key = join(dir, 'key.pem')
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'])
+  return { cert, key, pem: await readFile(cert, 'utf8') }
 }
 
 /** `nginx -t` on the rendered config; throws with nginx's output if it fails. */
@@ -119,7 +141,8 @@ export async function startNginx (t: Teardown, opts: StartNginxOptions): Promise
   // Started as root, nginx's workers run as nobody and must reach the prefix.
   await chmod(dir, 0o755)
   const port = opts.port ?? await freePort()
-  await render(dir, port, opts.upstreams)
+  const tls = opts.tls === undefined ? undefined : { ...opts.tls, port: await freePort() }
+  await render(dir, port, opts.upstreams, tls)
   await checkConfig(dir)
 
   hookExit()
@@ -171,7 +194,7 @@ export async function startNginx (t: Teardown, opts: StartNginxOptions): Promise
   }
 
   const reload = async (next: { upstreams?: string[] } = {}): Promise<void> => {
-    if (next.upstreams !== undefined) await render(dir, port, next.upstreams)
+    if (next.upstreams !== undefined) await render(dir, port, next.upstreams, tls)
     await checkConfig(dir)
     const before = new Set(await childrenOf(pgid))
     process.kill(pgid, 'SIGHUP')
@@ -192,5 +215,6 @@ export async function startNginx (t: Teardown, opts: StartNginxOptions): Promise
     return text.split('\n').filter(line => line.length > 0).map(line => JSON.parse(line) as Record<string, unknown>)
   }
 
-  return { url, port, dir, child, errors, accessLog, reload, stop }
+  const httpsUrl = tls === undefined ? undefined : `https://127.0.0.1:${tls.port}`
+  return { url, port, httpsUrl, dir, child, errors, accessLog, reload, stop }
 }
