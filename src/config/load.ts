@@ -181,7 +181,7 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
 }
 
 function normaliseStore (store: RawStore | undefined, baseDir: string): StoreConfig {
-  if (store?.kind === 'redis') return { kind: 'redis', url: store.url, prefix: store.prefix ?? 'junction:' }
+  if (store?.kind === 'redis') return { kind: 'redis', url: store.url, prefix: store.prefix ?? 'junction:', cluster: store.cluster ?? false }
   return { kind: 'embedded', dir: resolve(baseDir, store?.dir ?? './data'), fsync: store?.fsync ?? 'batch' }
 }
 

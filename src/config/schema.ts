@@ -72,7 +72,8 @@ const EmbeddedStoreSchema = Type.Object({
 const RedisStoreSchema = Type.Object({
   kind: Type.Literal('redis', { description: 'Keep state in Redis, so several gateway instances share it.' }),
   url: NonEmptyString('Redis connection URL, e.g. redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0. Env override: JUNCTION_STORE_URL.'),
-  prefix: Type.Optional(NonEmptyString('Prefix of every key Junction writes. Default "junction:".'))
+  prefix: Type.Optional(NonEmptyString('Prefix of every key Junction writes. Default "junction:".')),
+  cluster: Type.Optional(Type.Boolean({ description: 'true: url is one node of a Redis Cluster; the others are discovered from it. Default false.' }))
 }, { additionalProperties: false, description: 'A Redis (or Redis Cluster) store, shared by several gateway instances.' })
 
 /** Store kinds, in the order of the StoreSchema branches (the validator relies on it). */

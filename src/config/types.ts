@@ -39,6 +39,8 @@ export interface RedisStoreConfig {
   readonly url: string
   /** Prefix of every key Junction writes; keys carry hash tags for Redis Cluster. */
   readonly prefix: string
+  /** `url` is a seed node of a Redis Cluster (default false). */
+  readonly cluster?: boolean
 }
 
 export type StoreConfig = EmbeddedStoreConfig | RedisStoreConfig

@@ -21,9 +21,14 @@
  *
  * Pub/sub uses a second connection, created on the first subscribe (a subscribed
  * connection cannot run other commands).
+ *
+ * Redis Cluster (`cluster: true`): the url names one node, ioredis discovers the rest and
+ * follows MOVED/ASK redirections. Nothing else changes: every command and script touches
+ * one hash tag, and the pipelined deletes are sent as single commands instead (a pipeline
+ * must stay within one slot on a cluster). Pub/sub messages reach every node's subscribers.
  */
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
 import type { DurableQueue, MessageHandler, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
 
@@ -146,6 +151,16 @@ interface ScriptCommands {
 
 type ScriptedRedis = Redis & ScriptCommands
 
+/** Connection options from a redis:// or rediss:// URL, for cluster nodes (ioredis' Cluster takes no URL). */
+function clusterNode (url: string): { node: { host: string, port: number }, options: RedisOptions } {
+  const u = new URL(url)
+  const options: RedisOptions = {}
+  if (u.username !== '') options.username = decodeURIComponent(u.username)
+  if (u.password !== '') options.password = decodeURIComponent(u.password)
+  if (u.protocol === 'rediss:') options.tls = {}
+  return { node: { host: u.hostname, port: u.port === '' ? 6379 : Number(u.port) }, options }
+}
+
 /** The URL for messages: never the password. */
 export function redactRedisUrl (url: string): string {
   try {
@@ -184,7 +199,8 @@ export class RedisStore implements Store {
     private readonly redis: ScriptedRedis,
     private readonly prefix: string,
     private readonly safeUrl: string,
-    private readonly onError: (err: Error) => void
+    private readonly onError: (err: Error) => void,
+    private readonly cluster: boolean
   ) {}
 
   static async open (config: RedisStoreConfig, opts: RedisStoreOptions = {}): Promise<RedisStore> {
@@ -192,13 +208,25 @@ export class RedisStore implements Store {
     const timeoutMs = opts.connectTimeoutMs ?? 5000
     const onError = opts.onError ?? (() => {})
     let lastError: Error | undefined
-    const redis = new Redis(config.url, {
+    const connection: RedisOptions = {
       lazyConnect: true,
       connectTimeout: timeoutMs,
       // Fail requests fast while Redis is away rather than queueing them for long.
       maxRetriesPerRequest: 2,
       retryStrategy: times => Math.min(50 * times, 1000)
-    })
+    }
+    const cluster = config.cluster === true
+    let redis: Redis | Cluster
+    if (cluster) {
+      const { node, options } = clusterNode(config.url)
+      redis = new Cluster([node], {
+        lazyConnect: true,
+        clusterRetryStrategy: times => Math.min(50 * times, 1000),
+        redisOptions: { ...options, connectTimeout: timeoutMs, maxRetriesPerRequest: 2 }
+      })
+    } else {
+      redis = new Redis(config.url, connection)
+    }
     redis.on('error', (err: Error) => {
       lastError = err
       onError(err)
@@ -230,7 +258,8 @@ export class RedisStore implements Store {
     } finally {
       clearTimeout(timer)
     }
-    return new RedisStore(redis as ScriptedRedis, config.prefix, safeUrl, onError)
+    // Cluster and Redis share every command used here; the type is Redis's for brevity.
+    return new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError, cluster)
   }
 
   private key (key: string): string {
@@ -257,7 +286,13 @@ export class RedisStore implements Store {
 
   async delete (keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0
-    // One UNLINK per key: a multi-key UNLINK would span Cluster slots.
+    // One UNLINK per key: a multi-key UNLINK would span Cluster slots; so would a
+    // pipeline on a cluster, where the commands go out one by one (ioredis sends them to
+    // each key's node, concurrently).
+    if (this.cluster) {
+      const counts = await Promise.all(keys.map(async key => await this.redis.unlink(this.key(key))))
+      return counts.reduce((sum, n) => sum + Number(n), 0)
+    }
     const pipeline = this.redis.pipeline()
     for (const key of keys) pipeline.unlink(this.key(key))
     let count = 0
