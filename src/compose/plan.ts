@@ -1,7 +1,8 @@
 /**
  * A compose route compiled for execution, once at boot: templates parsed, each part's
  * dependencies and deadline resolved, parts in a topological order (a part comes after every
- * part it reads). The config check has already refused cycles and unknown references.
+ * part it reads), and what a request would otherwise recompute (each part's dependents)
+ * worked out. The config check has already refused cycles and unknown references.
  */
 import type { ComposePartConfig, ComposeRouteConfig } from '../config/compose-route.js'
 import { planOrder, formatCycle } from './graph.js'
@@ -9,10 +10,16 @@ import { compileTemplate, eachPlaceholder, partsReferenced, placeholders, type T
 
 export interface PlannedPart {
   readonly name: string
+  /** Position in ComposePlan.parts. */
+  readonly index: number
   readonly config: ComposePartConfig
   readonly template: Template
   /** Parts whose bodies this part reads. */
   readonly deps: readonly string[]
+  /** The same, as positions in ComposePlan.parts. */
+  readonly depIndexes: readonly number[]
+  /** Positions of the parts that read this one. */
+  readonly dependents: readonly number[]
   /** The {each ...} source, for a collection part. */
   readonly each: { readonly part: string, readonly fields: readonly string[] } | undefined
   readonly timeoutMs: number
@@ -30,34 +37,45 @@ export interface ComposePlan {
   readonly route: ComposeRouteConfig
   /** Topological order. */
   readonly parts: readonly PlannedPart[]
+  /** Positions in `parts` of the route's parts in declaration order (how `Junction-Partial` lists them). */
+  readonly declared: readonly number[]
   /** Request headers the answer depends on (forwarded or read by placeholders): its Vary. */
   readonly vary: readonly string[]
 }
 
 /** `serviceTimeoutMs` gives the default deadline of a part from its service. */
 export function compilePlan (route: ComposeRouteConfig, serviceTimeoutMs: (service: string) => number): ComposePlan {
-  const planned = route.parts.map((part): PlannedPart => {
+  const compiled = route.parts.map(part => {
     const template = compileTemplate(part.path)
+    return { name: part.name, part, template, deps: partsReferenced(template) }
+  })
+  const order = planOrder(compiled)
+  if (!order.ok) throw new Error(`internal: unchecked cycle ${formatCycle(order.cycle)}`)
+  const position = new Map(order.order.map((name, index) => [name, index]))
+  const at = (name: string): number => position.get(name) as number
+  const parts = order.order.map((name, index): PlannedPart => {
+    const { part, template, deps } = compiled.find(c => c.name === name) as typeof compiled[number]
     const each = eachPlaceholder(template)
-    const deps = partsReferenced(template)
     return {
-      name: part.name,
+      name,
+      index,
       config: part,
       template,
       deps,
+      depIndexes: deps.map(at),
+      dependents: compiled.filter(c => c.deps.includes(name)).map(c => at(c.name)).sort((a, b) => a - b),
       each: each === undefined ? undefined : { part: each.part, fields: each.fields },
       timeoutMs: part.timeoutMs ?? serviceTimeoutMs(part.service),
-      merged: route.shape.merge.includes(part.name),
+      merged: route.shape.merge.includes(name),
       requestOnly: deps.length === 0
     }
   })
-  const order = planOrder(planned)
-  if (!order.ok) throw new Error(`internal: unchecked cycle ${formatCycle(order.cycle)}`)
-  const byName = new Map(planned.map(part => [part.name, part]))
-  const headerPlaceholders = planned.flatMap(part => placeholders(part.template).flatMap(p => p.source === 'headers' ? [p.name] : []))
+  const headerPlaceholders = parts.flatMap(part => placeholders(part.template).flatMap(p => p.source === 'headers' ? [p.name] : []))
+  const vary = [...new Set([...route.forwardHeaders, ...headerPlaceholders])]
   return {
     route,
-    parts: order.order.map(name => byName.get(name) as PlannedPart),
-    vary: [...new Set([...route.forwardHeaders, ...headerPlaceholders])]
+    parts,
+    declared: route.parts.map(part => at(part.name)),
+    vary
   }
 }
