@@ -69,7 +69,7 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
       const tags = cache.tags.responseTags(params, res.parts)
       // Composer marks partial answers no-store for downstream caches; ours decides by `incompleteTtl`.
       const { 'cache-control': _noStore, ...kept } = res.headers
-      return { status: res.status, headers: kept, body: Buffer.from(res.body ?? ''), tags: tags.tags, incomplete: res.missing.length > 0 || !tags.complete }
+      return { status: res.status, headers: kept, body: res.body ?? Buffer.alloc(0), tags: tags.tags, incomplete: res.missing.length > 0 || !tags.complete }
     }
     const result = await app.responseCache.serve(cacheRequest, fetch)
     const answer = notModified(request.method, request.headers, result) ?? result

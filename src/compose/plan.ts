@@ -1,8 +1,9 @@
 /**
  * A compose route compiled for execution, once at boot: templates parsed, each part's
  * dependencies and deadline resolved, parts in a topological order (a part comes after every
- * part it reads), and what a request would otherwise recompute (each part's dependents)
- * worked out. The config check has already refused cycles and unknown references.
+ * part it reads), and whatever a request would otherwise recompute (dependents, the
+ * document's layout, the Vary value) worked out. The config check has already
+ * refused cycles and unknown references.
  */
 import type { ComposePartConfig, ComposeRouteConfig } from '../config/compose-route.js'
 import { planOrder, formatCycle } from './graph.js'
@@ -33,6 +34,18 @@ export interface PlannedPart {
   readonly requestOnly: boolean
 }
 
+/** A part with a key of its own at the root of the document (not merged, not a collection). */
+export interface RootPart {
+  readonly part: PlannedPart
+  /** `"name":`, the key as JSON text. */
+  readonly key: string
+  /**
+   * Its body goes into the document as the service sent it (see ComposePlan.passThrough),
+   * unless a collection writes its results into it.
+   */
+  readonly verbatim: boolean
+}
+
 export interface ComposePlan {
   readonly route: ComposeRouteConfig
   /** Topological order. */
@@ -41,6 +54,17 @@ export interface ComposePlan {
   readonly declared: readonly number[]
   /** Request headers the answer depends on (forwarded or read by placeholders): its Vary. */
   readonly vary: readonly string[]
+  /** The Vary header's value; undefined when the answer varies on no request header. */
+  readonly varyHeader: string | undefined
+  /** Parts nested under their names at the root, in declaration order (collections live inside other parts). */
+  readonly rootParts: readonly RootPart[]
+  /**
+   * The route neither merges nor picks, omits or renames: the document is
+   * `{"<part>": <body>, ...}` and each part body nobody writes into is copied in as the JSON
+   * text the service sent (parsed to check it and for the parts reading it, but not
+   * serialised again).
+   */
+  readonly passThrough: boolean
 }
 
 /** `serviceTimeoutMs` gives the default deadline of a part from its service. */
@@ -72,10 +96,19 @@ export function compilePlan (route: ComposeRouteConfig, serviceTimeoutMs: (servi
   })
   const headerPlaceholders = parts.flatMap(part => placeholders(part.template).flatMap(p => p.source === 'headers' ? [p.name] : []))
   const vary = [...new Set([...route.forwardHeaders, ...headerPlaceholders])]
+  const collections = new Set(parts.flatMap(part => part.each === undefined ? [] : [part.name]))
+  const collectionSources = new Set(parts.flatMap(part => part.each === undefined ? [] : [part.each.part]))
+  const { merge, pick, omit, rename } = route.shape
+  const passThrough = merge.length === 0 && pick === undefined && omit.length === 0 && rename.length === 0
   return {
     route,
     parts,
     declared: route.parts.map(part => at(part.name)),
-    vary
+    vary,
+    varyHeader: vary.length > 0 ? vary.join(', ') : undefined,
+    rootParts: route.parts
+      .filter(part => !collections.has(part.name) && !merge.includes(part.name))
+      .map(part => ({ part: parts[at(part.name)] as PlannedPart, key: `${JSON.stringify(part.name)}:`, verbatim: passThrough && !collectionSources.has(part.name) })),
+    passThrough
   }
 }
