@@ -4,12 +4,12 @@
  * wrong becomes a CallFailure the executor decides about (required → error, optional →
  * partial). A body that is not JSON, or too big, is a failure of that part, not a crash.
  *
- * Written against undici's dispatch API (a DispatchHandler) rather than `request()`: a part's
- * body is small JSON that is parsed whole anyway, and `request()` wraps every response in a
- * Readable stream and takes an AbortSignal, which, with the per-call AbortController,
- * deadline listener and `for await` iteration this replaced, were the largest costs of a
- * composed request in the CPU profile. Here the chunks are collected as undici hands them
- * over, one timer bounds the whole call, and cancelling is a method call.
+ * Written against undici's dispatch API (a DispatchHandler) rather than `request()`. A part's
+ * body is small JSON parsed whole anyway; `request()` wraps every response in a Readable
+ * stream and is cancelled through an AbortSignal, and those (with a per-call AbortController,
+ * its listeners and a `for await` over the body) were the largest costs of a composed request
+ * in the CPU profile. Here the chunks are collected as undici hands them over, one timer
+ * bounds the whole call, and cancelling is a method call (./cancellation.ts).
  */
 import type { Dispatcher } from 'undici'
 import { errors as undiciErrors } from 'undici'
