@@ -7,6 +7,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../src/config/types.js'
 import type { ComposeRouteConfig } from '../src/config/compose-route.js'
+import { Cancellation } from '../src/compose/cancellation.js'
 import { Composer, PARTIAL_HEADER } from '../src/compose/composer.js'
 import { notModified } from '../src/cache/response-cache.js'
 import { RouteCache, splitUrl } from '../src/cache/route-cache.js'
@@ -24,10 +25,10 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
   const routeCache = route.cache === undefined ? undefined : new RouteCache(route.path, route.cache, composer.plan.vary)
 
   async function compose (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const controller = new AbortController()
-    // The client went away before we answered: stop every part call too.
-    const onClose = (): void => { if (!reply.raw.writableFinished) controller.abort() }
-    reply.raw.once('close', onClose)
+    const cancellation = new Cancellation()
+    // The client went away before we answered: stop every part call too. (The response's
+    // 'close' also comes after a complete answer; by then the calls have finished.)
+    reply.raw.once('close', () => { if (!reply.sent) cancellation.cancel() })
     try {
       if (routeCache !== undefined) return await cached(routeCache, request, reply)
       const res = await composer.compose({
@@ -35,14 +36,14 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
         query: request.query as Record<string, string | string[]>,
         headers: request.headers,
         requestId: request.id,
-        signal: controller.signal
+        cancellation
       })
       if (res.missing.length > 0) request.log.warn({ route: route.path, missing: res.missing }, 'composed a partial response')
       reply.code(res.status).headers(res.headers)
       return res.body === undefined ? reply.send() : reply.send(res.body)
     } catch (err) {
       // Parts fail as "cancelled" when the client left: that is not a gateway error.
-      if (controller.signal.aborted) throw errors.clientClosed()
+      if (cancellation.cancelled) throw errors.clientClosed()
       if (err instanceof RequiredPartFailed) {
         request.log.warn({ route: route.path, part: err.part, reason: describeFailure(err.failure) }, 'a required part failed')
         throw err.error
@@ -68,7 +69,7 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
       const tags = cache.tags.responseTags(params, res.parts)
       // Composer marks partial answers no-store for downstream caches; ours decides by `incompleteTtl`.
       const { 'cache-control': _noStore, ...kept } = res.headers
-      return { status: res.status, headers: kept, body: Buffer.from(res.body ?? ''), tags: tags.tags, incomplete: res.missing.length > 0 || !tags.complete }
+      return { status: res.status, headers: kept, body: res.body ?? Buffer.alloc(0), tags: tags.tags, incomplete: res.missing.length > 0 || !tags.complete }
     }
     const result = await app.responseCache.serve(cacheRequest, fetch)
     const answer = notModified(request.method, request.headers, result) ?? result

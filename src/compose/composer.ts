@@ -12,20 +12,22 @@ import type { ServicePool } from '../upstream/service-pool.js'
 import { composedEtag, ifNoneMatchMatches } from './etag.js'
 import { describeFailure, execute, type ComposeRequest } from './executor.js'
 import { compilePlan, type ComposePlan } from './plan.js'
-import { composeDocument } from './shape.js'
+import { composedJson } from './shape.js'
 
 export const PARTIAL_HEADER = 'junction-partial'
 
 export interface ComposeResponse {
   readonly status: 200 | 304
   readonly headers: Record<string, string>
-  /** The JSON text; undefined for 304. */
-  readonly body: string | undefined
+  /** The JSON document (UTF-8); undefined for 304. */
+  readonly body: Buffer | undefined
   /** Optional parts missing from the answer and why, for the log. */
   readonly missing: ReadonlyArray<{ readonly part: string, readonly reason: string }>
   /** Bodies of the parts that answered, by name: what cache tags like `{company.id}` read. */
   readonly parts: ReadonlyMap<string, unknown>
 }
+
+const NONE_MISSING: ComposeResponse['missing'] = Object.freeze([])
 
 export class Composer {
   readonly plan: ComposePlan
@@ -38,21 +40,23 @@ export class Composer {
 
   async compose (request: ComposeRequest): Promise<ComposeResponse> {
     const execution = await execute(this.plan, request, this.#service)
-    const body = JSON.stringify(composeDocument(this.plan, execution.outcomes))
+    // Encoded once: hashed, then sent as it is.
+    const body = Buffer.from(composedJson(this.plan, execution.outcomes))
     const etag = composedEtag(body)
     const headers: Record<string, string> = { etag }
-    if (this.plan.vary.length > 0) headers.vary = this.plan.vary.join(', ')
-    const missing = execution.missing.map(part => {
-      const outcome = execution.outcomes.get(part)
-      const failure = outcome?.status === 'failed' ? outcome.failure : outcome?.status === 'collection' ? outcome.failure : undefined
-      return { part, reason: failure === undefined ? 'unknown' : describeFailure(failure) }
-    })
+    if (this.plan.varyHeader !== undefined) headers.vary = this.plan.varyHeader
+    const missing = execution.missing.length === 0
+      ? NONE_MISSING
+      : execution.missing.map(part => {
+        const outcome = execution.outcomes.get(part)
+        const failure = outcome?.status === 'failed' ? outcome.failure : outcome?.status === 'collection' ? outcome.failure : undefined
+        return { part, reason: failure === undefined ? 'unknown' : describeFailure(failure) }
+      })
     if (missing.length > 0) {
       headers[PARTIAL_HEADER] = execution.missing.join(', ')
       headers['cache-control'] = 'no-store'
     }
-    const parts = new Map<string, unknown>()
-    for (const [name, outcome] of execution.outcomes) if (outcome.status === 'ok') parts.set(name, outcome.value)
+    const parts = execution.bodies
     const inm = request.headers['if-none-match']
     if (ifNoneMatchMatches(Array.isArray(inm) ? inm.join(', ') : inm, etag)) {
       return { status: 304, headers, body: undefined, missing, parts }

@@ -4,10 +4,15 @@
  * answer, the parts' versions as much as the route's shape. Part ETags alone would not: a
  * part without one (a list) or a shape change would keep the tag while the body changes.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
-export function composedEtag (body: string): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`
+/**
+ * SHA-256 (162 bits of it, base64url): collisions are out of reach even for a service
+ * crafting its data, which is what lets the tag be strong. The one-shot `hash()` costs half
+ * of a `createHash()` object for bodies of a few KB.
+ */
+export function composedEtag (body: Buffer): string {
+  return `"${hash('sha256', body, 'base64url').slice(0, 27)}"`
 }
 
 const TAG = /\*|(?:W\/)?"[^"]*"/g

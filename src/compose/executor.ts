@@ -14,6 +14,7 @@
 import type { JunctionError } from '../errors.js'
 import { errors } from '../errors.js'
 import type { ServicePool } from '../upstream/service-pool.js'
+import { Cancellation } from './cancellation.js'
 import { collectSlots, type Slot } from './collection.js'
 import { mapLimit } from './limit.js'
 import { callPart, type CallFailure, type CallResult } from './part-call.js'
@@ -26,7 +27,8 @@ export type PartFailure =
   | { readonly kind: 'skipped', readonly dependency: string }
 
 export type PartOutcome =
-  | { readonly status: 'ok', readonly value: unknown }
+  /** `text`: the JSON text `value` was parsed from, as the service sent it. */
+  | { readonly status: 'ok', readonly value: unknown, readonly text: string }
   /** `values[i]` is the result for `slots[i]` (null where there was nothing to fetch or its call failed). */
   | { readonly status: 'collection', readonly slots: readonly Slot[], readonly values: readonly unknown[], readonly failure: PartFailure | undefined }
   | { readonly status: 'failed', readonly failure: PartFailure }
@@ -37,13 +39,15 @@ export interface ComposeRequest {
   /** The client's request headers (lower-case names, as node:http gives them). */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
   readonly requestId: string
-  /** Aborted when the client goes away: every call stops. */
-  readonly signal?: AbortSignal
+  /** Cancelled when the client goes away: every call stops. */
+  readonly cancellation?: Cancellation
 }
 
 export interface Execution {
   /** Every part's outcome, by name. */
   readonly outcomes: ReadonlyMap<string, PartOutcome>
+  /** Bodies of the (non-collection) parts that answered, by name: what templates and cache tags read. */
+  readonly bodies: ReadonlyMap<string, unknown>
   /** Optional parts that failed, were skipped, or lost some collection results, in declaration order. */
   readonly missing: readonly string[]
 }
@@ -64,26 +68,34 @@ export class RequiredPartFailed extends Error {
   }
 }
 
+const ABORTED: PartOutcome = { status: 'failed', failure: { kind: 'aborted' } }
+
+/**
+ * Driven by completions rather than by awaiting each part's dependencies: when a part
+ * finishes, the parts waiting only for it start, and the request is answered when the last
+ * part finishes or at the first required failure (the other calls are then cancelled).
+ */
 export async function execute (plan: ComposePlan, request: ComposeRequest, service: (name: string) => ServicePool): Promise<Execution> {
-  const controller = new AbortController()
-  const onClientGone = (): void => { controller.abort() }
-  request.signal?.addEventListener('abort', onClientGone, { once: true })
-  if (request.signal?.aborted === true) controller.abort()
+  // This request's calls: cancelled by a required part's failure, or by the client's scope.
+  const scope = new Cancellation()
+  request.cancellation?.register(scope)
 
   const headers = partHeaders(plan, request)
   /** Bodies of the parts finished so far: what templates read. */
   const bodies = new Map<string, unknown>()
-  const running = new Map<string, Promise<PartOutcome>>()
-  let fail!: (failed: RequiredPartFailed) => void
-  const fatal = new Promise<RequiredPartFailed>(resolve => { fail = resolve })
+  const input: TemplateInput = { params: request.params, query: request.query, headers: request.headers, parts: bodies }
+  const outcomes = new Array<PartOutcome | undefined>(plan.parts.length)
+  /** Per part, how many of its dependencies have not finished yet. */
+  const waiting = plan.parts.map(part => part.deps.length)
+  let left = plan.parts.length
+  let decided = false
 
-  const input = (eachValue?: unknown): TemplateInput => ({ params: request.params, query: request.query, headers: request.headers, parts: bodies, eachValue })
   const call = async (part: PlannedPart, path: string): Promise<CallResult> => await callPart(service(part.config.service), {
-    path, headers, timeoutMs: part.timeoutMs, maxBodySize: part.config.maxBodySize, signal: controller.signal
+    path, headers, timeoutMs: part.timeoutMs, maxBodySize: part.config.maxBodySize, cancellation: scope
   })
 
   const runSingle = async (part: PlannedPart): Promise<PartOutcome> => {
-    const expanded = expandTemplate(part.template, input())
+    const expanded = expandTemplate(part.template, input)
     if (!expanded.ok) return { status: 'failed', failure: unresolvable(expanded) }
     const result = await call(part, expanded.path)
     if (!result.ok) return { status: 'failed', failure: result.failure }
@@ -91,7 +103,7 @@ export async function execute (plan: ComposePlan, request: ComposeRequest, servi
       return { status: 'failed', failure: { kind: 'failed', reason: 'the body is not a JSON object, so it cannot be merged into the root' } }
     }
     bodies.set(part.name, result.value)
-    return { status: 'ok', value: result.value }
+    return { status: 'ok', value: result.value, text: result.text }
   }
 
   const runCollection = async (part: PlannedPart, each: NonNullable<PlannedPart['each']>): Promise<PartOutcome> => {
@@ -103,7 +115,7 @@ export async function execute (plan: ComposePlan, request: ComposeRequest, servi
         paths.push(undefined)
         continue
       }
-      const expanded = expandTemplate(part.template, input(slot.value))
+      const expanded = expandTemplate(part.template, { ...input, eachValue: slot.value })
       if (!expanded.ok) return { status: 'failed', failure: unresolvable(expanded) }
       paths.push(expanded.path)
     }
@@ -115,7 +127,7 @@ export async function execute (plan: ComposePlan, request: ComposeRequest, servi
     const results = await mapLimit(distinct, part.config.maxConcurrency, async (path) => {
       const result = await call(part, path)
       // A required collection has failed with its first failed call: stop the rest now.
-      if (!result.ok && !part.config.optional) controller.abort()
+      if (!result.ok && !part.config.optional) scope.cancel()
       return result
     })
     const failures = results.flatMap(r => r.ok ? [] : [r.failure])
@@ -129,42 +141,57 @@ export async function execute (plan: ComposePlan, request: ComposeRequest, servi
     return { status: 'collection', slots, values, failure }
   }
 
-  const run = async (part: PlannedPart): Promise<PartOutcome> => {
-    const deps = await Promise.all(part.deps.map(dep => running.get(dep) as Promise<PartOutcome>))
-    const failedDep = part.deps.find((_, i) => deps[i]?.status === 'failed')
-    if (failedDep !== undefined) return { status: 'failed', failure: { kind: 'skipped', dependency: failedDep } }
-    if (controller.signal.aborted) return { status: 'failed', failure: { kind: 'aborted' } }
-    return part.each === undefined ? await runSingle(part) : await runCollection(part, part.each)
-  }
-
-  // Topological order: every dependency's promise exists before its dependents look it up.
-  for (const part of plan.parts) {
-    running.set(part.name, run(part).catch((err: unknown): PartOutcome => ({
-      status: 'failed', failure: { kind: 'failed', reason: 'Junction failed while composing it', cause: err }
-    })).then(outcome => {
-      if (outcome.status === 'failed' && !part.config.optional) fail(new RequiredPartFailed(part, outcome.failure))
-      return outcome
-    }))
-  }
-
-  try {
-    const all = Promise.all(plan.parts.map(part => running.get(part.name) as Promise<PartOutcome>))
-    const first = await Promise.race([all, fatal])
-    if (first instanceof RequiredPartFailed) {
-      controller.abort()
-      throw first
+  return await new Promise<Execution>((resolve, reject) => {
+    const finish = (part: PlannedPart, outcome: PartOutcome): void => {
+      if (decided) return
+      outcomes[part.index] = outcome
+      if (outcome.status === 'failed' && !part.config.optional) {
+        decided = true
+        scope.cancel()
+        reject(new RequiredPartFailed(part, outcome.failure))
+        return
+      }
+      left--
+      for (const dependent of part.dependents) {
+        if (--(waiting[dependent] as number) === 0) begin(plan.parts[dependent] as PlannedPart)
+      }
+      if (left === 0 && !decided) {
+        decided = true
+        resolve(executed(plan, outcomes as PartOutcome[], bodies))
+      }
     }
-    const outcomes = new Map(plan.parts.map((part, i) => [part.name, first[i] as PartOutcome]))
-    const missing = plan.route.parts
-      .filter(part => {
-        const outcome = outcomes.get(part.name)
-        return outcome?.status === 'failed' || (outcome?.status === 'collection' && outcome.failure !== undefined)
+    const begin = (part: PlannedPart): void => {
+      const failedDep = part.depIndexes.find(i => outcomes[i]?.status === 'failed')
+      if (failedDep !== undefined) {
+        finish(part, { status: 'failed', failure: { kind: 'skipped', dependency: (plan.parts[failedDep] as PlannedPart).name } })
+        return
+      }
+      if (scope.cancelled) {
+        finish(part, ABORTED)
+        return
+      }
+      const running = part.each === undefined ? runSingle(part) : runCollection(part, part.each)
+      running.then(outcome => { finish(part, outcome) }, (err: unknown) => {
+        finish(part, { status: 'failed', failure: { kind: 'failed', reason: 'Junction failed while composing it', cause: err } })
       })
-      .map(part => part.name)
-    return { outcomes, missing }
-  } finally {
-    request.signal?.removeEventListener('abort', onClientGone)
+    }
+    // Topological order: among independent parts, calls start in declaration order.
+    for (const part of plan.parts) if (part.deps.length === 0) begin(part)
+    if (plan.parts.length === 0) resolve(executed(plan, [], bodies))
+  })
+}
+
+function executed (plan: ComposePlan, outcomes: readonly PartOutcome[], bodies: ReadonlyMap<string, unknown>): Execution {
+  const byName = new Map<string, PartOutcome>()
+  for (const part of plan.parts) byName.set(part.name, outcomes[part.index] as PartOutcome)
+  let missing: string[] | undefined
+  for (const index of plan.declared) {
+    const outcome = outcomes[index] as PartOutcome
+    if (outcome.status === 'failed' || (outcome.status === 'collection' && outcome.failure !== undefined)) {
+      (missing ??= []).push((plan.parts[index] as PlannedPart).name)
+    }
   }
+  return { outcomes: byName, bodies, missing: missing ?? [] }
 }
 
 /** What every part call carries: the declared client headers, the request id and the trace context. Nothing else. */
@@ -174,10 +201,9 @@ function partHeaders (plan: ComposePlan, request: ComposeRequest): Record<string
     const value = request.headers[name]
     if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value
   }
-  for (const name of ['traceparent', 'tracestate']) {
-    const value = request.headers[name]
-    if (typeof value === 'string') out[name] = value
-  }
+  const { traceparent, tracestate } = request.headers
+  if (typeof traceparent === 'string') out.traceparent = traceparent
+  if (typeof tracestate === 'string') out.tracestate = tracestate
   out['x-request-id'] = request.requestId
   return out
 }

@@ -1,7 +1,9 @@
 /**
  * A compose route compiled for execution, once at boot: templates parsed, each part's
  * dependencies and deadline resolved, parts in a topological order (a part comes after every
- * part it reads). The config check has already refused cycles and unknown references.
+ * part it reads), and whatever a request would otherwise recompute (dependents, the
+ * document's layout, the Vary value) worked out. The config check has already
+ * refused cycles and unknown references.
  */
 import type { ComposePartConfig, ComposeRouteConfig } from '../config/compose-route.js'
 import { planOrder, formatCycle } from './graph.js'
@@ -9,10 +11,16 @@ import { compileTemplate, eachPlaceholder, partsReferenced, placeholders, type T
 
 export interface PlannedPart {
   readonly name: string
+  /** Position in ComposePlan.parts. */
+  readonly index: number
   readonly config: ComposePartConfig
   readonly template: Template
   /** Parts whose bodies this part reads. */
   readonly deps: readonly string[]
+  /** The same, as positions in ComposePlan.parts. */
+  readonly depIndexes: readonly number[]
+  /** Positions of the parts that read this one. */
+  readonly dependents: readonly number[]
   /** The {each ...} source, for a collection part. */
   readonly each: { readonly part: string, readonly fields: readonly string[] } | undefined
   readonly timeoutMs: number
@@ -26,38 +34,81 @@ export interface PlannedPart {
   readonly requestOnly: boolean
 }
 
+/** A part with a key of its own at the root of the document (not merged, not a collection). */
+export interface RootPart {
+  readonly part: PlannedPart
+  /** `"name":`, the key as JSON text. */
+  readonly key: string
+  /**
+   * Its body goes into the document as the service sent it (see ComposePlan.passThrough),
+   * unless a collection writes its results into it.
+   */
+  readonly verbatim: boolean
+}
+
 export interface ComposePlan {
   readonly route: ComposeRouteConfig
   /** Topological order. */
   readonly parts: readonly PlannedPart[]
+  /** Positions in `parts` of the route's parts in declaration order (how `Junction-Partial` lists them). */
+  readonly declared: readonly number[]
   /** Request headers the answer depends on (forwarded or read by placeholders): its Vary. */
   readonly vary: readonly string[]
+  /** The Vary header's value; undefined when the answer varies on no request header. */
+  readonly varyHeader: string | undefined
+  /** Parts nested under their names at the root, in declaration order (collections live inside other parts). */
+  readonly rootParts: readonly RootPart[]
+  /**
+   * The route neither merges nor picks, omits or renames: the document is
+   * `{"<part>": <body>, ...}` and each part body nobody writes into is copied in as the JSON
+   * text the service sent (parsed to check it and for the parts reading it, but not
+   * serialised again).
+   */
+  readonly passThrough: boolean
 }
 
 /** `serviceTimeoutMs` gives the default deadline of a part from its service. */
 export function compilePlan (route: ComposeRouteConfig, serviceTimeoutMs: (service: string) => number): ComposePlan {
-  const planned = route.parts.map((part): PlannedPart => {
+  const compiled = route.parts.map(part => {
     const template = compileTemplate(part.path)
+    return { name: part.name, part, template, deps: partsReferenced(template) }
+  })
+  const order = planOrder(compiled)
+  if (!order.ok) throw new Error(`internal: unchecked cycle ${formatCycle(order.cycle)}`)
+  const position = new Map(order.order.map((name, index) => [name, index]))
+  const at = (name: string): number => position.get(name) as number
+  const parts = order.order.map((name, index): PlannedPart => {
+    const { part, template, deps } = compiled.find(c => c.name === name) as typeof compiled[number]
     const each = eachPlaceholder(template)
-    const deps = partsReferenced(template)
     return {
-      name: part.name,
+      name,
+      index,
       config: part,
       template,
       deps,
+      depIndexes: deps.map(at),
+      dependents: compiled.filter(c => c.deps.includes(name)).map(c => at(c.name)).sort((a, b) => a - b),
       each: each === undefined ? undefined : { part: each.part, fields: each.fields },
       timeoutMs: part.timeoutMs ?? serviceTimeoutMs(part.service),
-      merged: route.shape.merge.includes(part.name),
+      merged: route.shape.merge.includes(name),
       requestOnly: deps.length === 0
     }
   })
-  const order = planOrder(planned)
-  if (!order.ok) throw new Error(`internal: unchecked cycle ${formatCycle(order.cycle)}`)
-  const byName = new Map(planned.map(part => [part.name, part]))
-  const headerPlaceholders = planned.flatMap(part => placeholders(part.template).flatMap(p => p.source === 'headers' ? [p.name] : []))
+  const headerPlaceholders = parts.flatMap(part => placeholders(part.template).flatMap(p => p.source === 'headers' ? [p.name] : []))
+  const vary = [...new Set([...route.forwardHeaders, ...headerPlaceholders])]
+  const collections = new Set(parts.flatMap(part => part.each === undefined ? [] : [part.name]))
+  const collectionSources = new Set(parts.flatMap(part => part.each === undefined ? [] : [part.each.part]))
+  const { merge, pick, omit, rename } = route.shape
+  const passThrough = merge.length === 0 && pick === undefined && omit.length === 0 && rename.length === 0
   return {
     route,
-    parts: order.order.map(name => byName.get(name) as PlannedPart),
-    vary: [...new Set([...route.forwardHeaders, ...headerPlaceholders])]
+    parts,
+    declared: route.parts.map(part => at(part.name)),
+    vary,
+    varyHeader: vary.length > 0 ? vary.join(', ') : undefined,
+    rootParts: route.parts
+      .filter(part => !collections.has(part.name) && !merge.includes(part.name))
+      .map(part => ({ part: parts[at(part.name)] as PlannedPart, key: `${JSON.stringify(part.name)}:`, verbatim: passThrough && !collectionSources.has(part.name) })),
+    passThrough
   }
 }

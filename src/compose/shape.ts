@@ -14,6 +14,11 @@
  * Nothing here mutates its input except step 1, which writes into bodies this request parsed
  * (and owns). Shaping builds new objects, so a result shared by several collection slots is
  * never changed twice.
+ *
+ * A route without merge and shaping rules (ComposePlan.passThrough) is written out directly:
+ * `{"<part>": <body>, ...}`, each body that no collection wrote into copied as the JSON text
+ * its service sent. The document means the same as serialising the assembled object; only
+ * insignificant bytes may differ (whitespace, number spelling such as `1.0`, escapes).
  */
 import type { ComposeRouteConfig } from '../config/compose-route.js'
 import { collectSlots, placeResults } from './collection.js'
@@ -22,10 +27,18 @@ import type { ComposePlan } from './plan.js'
 
 type Json = Record<string, unknown>
 
-export function composeDocument (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): unknown {
+/** The composed document as JSON text. */
+export function composedJson (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): string {
   placeCollections(plan, outcomes)
-  const collections = new Set(plan.parts.flatMap(part => part.each === undefined ? [] : [part.name]))
-  return shape(assemble(plan.route, outcomes, collections), plan.route.shape)
+  if (!plan.passThrough) return JSON.stringify(shape(assemble(plan, outcomes), plan.route.shape))
+  let json = '{'
+  for (const { part, key, verbatim } of plan.rootParts) {
+    const outcome = outcomes.get(part.name)
+    if (outcome === undefined) continue
+    json += json.length === 1 ? key : `,${key}`
+    json += outcome.status !== 'ok' ? 'null' : verbatim ? outcome.text : JSON.stringify(outcome.value)
+  }
+  return json + '}'
 }
 
 function placeCollections (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): void {
@@ -45,16 +58,14 @@ function placeCollections (plan: ComposePlan, outcomes: ReadonlyMap<string, Part
   }
 }
 
-/** `collections`: parts whose results live inside other parts, never at the root. */
-function assemble (route: ComposeRouteConfig, outcomes: ReadonlyMap<string, PartOutcome>, collections: ReadonlySet<string>): Json {
+function assemble (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): Json {
   const root: Json = {}
-  for (const name of route.shape.merge) {
+  for (const name of plan.route.shape.merge) {
     const outcome = outcomes.get(name)
     if (outcome?.status !== 'ok' || !isObject(outcome.value)) continue
     for (const [key, value] of Object.entries(outcome.value)) setOwn(root, key, value)
   }
-  for (const part of route.parts) {
-    if (route.shape.merge.includes(part.name) || collections.has(part.name)) continue
+  for (const { part } of plan.rootParts) {
     const outcome = outcomes.get(part.name)
     if (outcome === undefined) continue
     setOwn(root, part.name, outcome.status === 'ok' ? outcome.value : null)
@@ -167,9 +178,14 @@ function write (value: unknown, path: readonly string[], item: unknown): unknown
   return out
 }
 
-/** Defines rather than assigns: a `__proto__` key from a body stays a plain key. */
+/**
+ * Defines rather than assigns `__proto__`, so that key from a body stays a plain key. Every
+ * other key is assigned: on the plain objects built here that is the same (no setters but
+ * `__proto__`'s on Object.prototype) and much cheaper than defineProperty.
+ */
 function setOwn (target: Json, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  else target[key] = value
 }
 
 function isObject (value: unknown): value is Json {

@@ -151,21 +151,28 @@ export function expandTemplate (template: Template, input: TemplateInput, encode
     }
     const p = segment.placeholder
     let value: unknown
-    let why: string
     if (p.source === 'part') {
       value = p.each ? input.eachValue : readField(input.parts.get(p.part), p.fields)
-      why = `field "${p.fields.join('.')}" of part "${p.part}" is missing or not a string, number or boolean`
     } else {
       const raw = input[p.source][p.name]
       value = Array.isArray(raw) ? raw[0] : raw
-      why = p.source === 'params' ? `route parameter "${p.name}" is missing` : p.source === 'query' ? `query parameter "${p.name}" is missing` : `header "${p.name}" is missing`
     }
     if (!isScalar(value)) {
-      return { ok: false, placeholder: p.text, missing: p.source === 'part' ? 'field' : 'request', why }
+      return { ok: false, placeholder: p.text, missing: p.source === 'part' ? 'field' : 'request', why: whyMissing(p) }
     }
     path += encode(String(value))
   }
   return { ok: true, path }
+}
+
+/** Built only when a value is missing: expanding runs on every request. */
+function whyMissing (p: Placeholder): string {
+  switch (p.source) {
+    case 'part': return `field "${p.fields.join('.')}" of part "${p.part}" is missing or not a string, number or boolean`
+    case 'params': return `route parameter "${p.name}" is missing`
+    case 'query': return `query parameter "${p.name}" is missing`
+    case 'headers': return `header "${p.name}" is missing`
+  }
 }
 
 export function isScalar (value: unknown): value is string | number | boolean {
