@@ -173,6 +173,10 @@ class StoreClosedError extends Error {
 class ExpiryHeap {
   private readonly items: Array<{ at: number, key: string, set: boolean }> = []
 
+  get size (): number {
+    return this.items.length
+  }
+
   push (at: number, key: string, set: boolean): void {
     const items = this.items
     items.push({ at, key, set })
@@ -574,6 +578,14 @@ export class EmbeddedStore implements Store {
   private readonly queues = new Map<string, QueueState>()
   private readonly channels = new Map<string, Set<Subscription>>()
   private readonly expiries = new ExpiryHeap()
+  /**
+   * The deadline each key (each set) has in `expiries`. A key gets at most one there: a
+   * later deadline waits until that one comes due (see sweep). Without this, every
+   * refresh of a TTL pushed another item (the outbox's newest-wins register is raised with
+   * a 30-day TTL on every write), and the heap grew with the number of writes.
+   */
+  private readonly scheduled = new Map<string, number>()
+  private readonly scheduledSets = new Map<string, number>()
   private readonly sweepTimer: NodeJS.Timeout
   private journal!: Journal
   private closed = false
@@ -689,7 +701,7 @@ export class EmbeddedStore implements Store {
     const expiresAt = opts.ttlMs === undefined ? entry?.expiresAt : Date.now() + opts.ttlMs
     const updated: Entry = { value: Buffer.from(String(value)), expiresAt, durable }
     this.entries.set(key, updated)
-    if (expiresAt !== undefined) this.expiries.push(expiresAt, key, false)
+    if (expiresAt !== undefined) this.schedule(key, expiresAt, false)
     if (durable) await this.journal.append([setRecord(key, updated)])
     return value
   }
@@ -716,7 +728,7 @@ export class EmbeddedStore implements Store {
     for (const m of members) set.members.add(m)
     if (opts.ttlMs !== undefined) {
       set.expiresAt = Date.now() + opts.ttlMs
-      this.expiries.push(set.expiresAt, key, true)
+      this.schedule(key, set.expiresAt, true)
     }
   }
 
@@ -911,7 +923,7 @@ export class EmbeddedStore implements Store {
       durable: opts.durable === true
     }
     this.entries.set(key, entry)
-    if (entry.expiresAt !== undefined) this.expiries.push(entry.expiresAt, key, false)
+    if (entry.expiresAt !== undefined) this.schedule(key, entry.expiresAt, false)
     if (entry.durable) {
       await this.journal.append([setRecord(key, entry)])
     } else if (previous?.durable === true) {
@@ -920,16 +932,38 @@ export class EmbeddedStore implements Store {
     }
   }
 
-  /** Drops what has expired; keys rewritten since their deadline was pushed are skipped. */
+  /** Makes sure the sweep looks at `key` by `at` (see `scheduled`). */
+  private schedule (key: string, at: number, set: boolean): void {
+    const scheduled = set ? this.scheduledSets : this.scheduled
+    const current = scheduled.get(key)
+    if (current !== undefined && current <= at) return
+    scheduled.set(key, at)
+    this.expiries.push(at, key, set)
+  }
+
+  /** Number of deadlines the sweep holds (diagnostics, tests): at most one per key with a TTL, plus a few replaced ones. */
+  get scheduledExpiries (): number {
+    return this.expiries.size
+  }
+
+  /**
+   * Drops what has expired. A key whose deadline moved later since it was scheduled is
+   * scheduled again at its current deadline; an item replaced by an earlier one is skipped.
+   */
   private sweep (): void {
     const now = Date.now()
     for (let due = this.expiries.popDue(now); due !== undefined; due = this.expiries.popDue(now)) {
-      if (due.set) {
-        const set = this.sets.get(due.key)
-        if (set?.expiresAt !== undefined && set.expiresAt <= now) this.sets.delete(due.key)
+      const scheduled = due.set ? this.scheduledSets : this.scheduled
+      if (scheduled.get(due.key) !== due.at) continue
+      scheduled.delete(due.key)
+      const expiresAt = due.set ? this.sets.get(due.key)?.expiresAt : this.entries.get(due.key)?.expiresAt
+      if (expiresAt === undefined) continue
+      if (expiresAt > now) {
+        this.schedule(due.key, expiresAt, due.set)
+      } else if (due.set) {
+        this.sets.delete(due.key)
       } else {
-        const entry = this.entries.get(due.key)
-        if (entry?.expiresAt !== undefined && entry.expiresAt <= now) this.entries.delete(due.key)
+        this.entries.delete(due.key)
       }
     }
   }
@@ -943,7 +977,7 @@ export class EmbeddedStore implements Store {
           return
         }
         this.entries.set(record.k, { value: Buffer.from(record.v, 'base64'), expiresAt: record.x, durable: true })
-        if (record.x !== undefined) this.expiries.push(record.x, record.k, false)
+        if (record.x !== undefined) this.schedule(record.k, record.x, false)
         return
       case 'del':
         this.entries.delete(record.k)
