@@ -10,7 +10,14 @@
  *
  * Every operation touches one physical key, and each key's companions share its hash tag,
  * so the layout works unchanged on Redis Cluster. Multi-key deletes are sent as one
- * command per key (pipelined) for the same reason.
+ * command per key for the same reason.
+ *
+ * Commands are auto-pipelined (ioredis `enableAutoPipelining`): every command issued in
+ * one tick of the event loop goes out in one write. The write fan-out issues several per
+ * request and per delivery; one socket write and one reply read for all of them is most
+ * of what this saves. Order is kept: every command goes through the same auto-pipeline of
+ * the one connection (no explicit MULTI or pipeline() here, which would be sent ahead of
+ * it), so Redis applies them in the order issued, as the Store seam promises.
  *
  * Queues: append = XADD; claim = one Lua script (XAUTOCLAIM entries idle for at least the
  * visibility timeout, read their delivery counters from XPENDING, then XREADGROUP new
@@ -35,7 +42,7 @@ export interface RedisStoreOptions {
 }
 
 const GROUP = 'junction'
-/** Ids per ack script call: Lua's unpack() has a stack limit of a few thousand values. */
+/** Ids per ack (members per add-to-set) script call: Lua's unpack() has a stack limit of a few thousand values. */
 const ACK_CHUNK = 1000
 const STREAM_ID = /^\d+-\d+$/
 const PING_TIMEOUT_MS = 2000
@@ -129,6 +136,13 @@ end
 return ARGV[1]
 `
 
+/** KEYS[1] set; ARGV ttl ms or '', members... (atomic: the set never lives without its expiry). */
+const ADD_TO_SET_LUA = `
+if #ARGV > 1 then redis.call('SADD', KEYS[1], unpack(ARGV, 2)) end
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+`
+
 /** KEYS[1]; ARGV expected value. */
 const DELETE_IF_EQUALS_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -142,6 +156,7 @@ interface ScriptCommands {
   junctionAppendDelayed (delayed: string, delayMs: number, uuid: string, fields: string): Promise<unknown>
   junctionSetMax (key: string, value: string, ttlMs: string): Promise<unknown>
   junctionDeleteIfEquals (key: string, value: string): Promise<unknown>
+  junctionAddToSet (key: string, ttlMs: string, ...members: string[]): Promise<unknown>
 }
 
 type ScriptedRedis = Redis & ScriptCommands
@@ -197,6 +212,7 @@ export class RedisStore implements Store {
       connectTimeout: timeoutMs,
       // Fail requests fast while Redis is away rather than queueing them for long.
       maxRetriesPerRequest: 2,
+      enableAutoPipelining: true,
       retryStrategy: times => Math.min(50 * times, 1000)
     })
     redis.on('error', (err: Error) => {
@@ -206,7 +222,7 @@ export class RedisStore implements Store {
     for (const [name, lua, numberOfKeys] of [
       ['junctionClaim', CLAIM_LUA, 2], ['junctionAck', ACK_LUA, 1], ['junctionStats', STATS_LUA, 2],
       ['junctionAppendDelayed', APPEND_DELAYED_LUA, 1], ['junctionSetMax', SET_MAX_LUA, 1],
-      ['junctionDeleteIfEquals', DELETE_IF_EQUALS_LUA, 1]
+      ['junctionDeleteIfEquals', DELETE_IF_EQUALS_LUA, 1], ['junctionAddToSet', ADD_TO_SET_LUA, 1]
     ] as const) {
       redis.defineCommand(name, { lua, numberOfKeys })
     }
@@ -257,15 +273,9 @@ export class RedisStore implements Store {
 
   async delete (keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0
-    // One UNLINK per key: a multi-key UNLINK would span Cluster slots.
-    const pipeline = this.redis.pipeline()
-    for (const key of keys) pipeline.unlink(this.key(key))
-    let count = 0
-    for (const [err, n] of await pipeline.exec() ?? []) {
-      if (err !== null) throw err
-      count += Number(n)
-    }
-    return count
+    // One UNLINK per key: a multi-key UNLINK would span Cluster slots. Auto-pipelined together.
+    const counts = await Promise.all(keys.map(async key => await this.redis.unlink(this.key(key))))
+    return counts.reduce((sum, n) => sum + Number(n), 0)
   }
 
   async incr (key: string): Promise<number> {
@@ -286,12 +296,11 @@ export class RedisStore implements Store {
   // --- sets ------------------------------------------------------------------------------
 
   async addToSet (key: string, members: readonly string[], opts: { ttlMs?: number } = {}): Promise<void> {
-    const k = this.key(key)
-    const multi = this.redis.multi()
-    if (members.length > 0) multi.sadd(k, ...members)
-    if (opts.ttlMs !== undefined) multi.pexpire(k, px(opts.ttlMs))
-    for (const [err] of await multi.exec() ?? []) {
-      if (err !== null) throw err
+    if (members.length === 0 && opts.ttlMs === undefined) return
+    const ttl = opts.ttlMs === undefined ? '' : String(px(opts.ttlMs))
+    // In chunks: Lua's unpack() has a stack limit of a few thousand values.
+    for (let i = 0; i === 0 || i < members.length; i += ACK_CHUNK) {
+      await this.redis.junctionAddToSet(this.key(key), ttl, ...members.slice(i, i + ACK_CHUNK))
     }
   }
 
