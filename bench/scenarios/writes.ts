@@ -24,6 +24,7 @@
  * BENCH_COMPARE_CLI=<another build>/dist/src/cli.js adds that build's gateway to the same
  * run (same services, alternating A B A B): before/after comparisons of one change.
  * BENCH_PROFILE_DIR=<dir> makes every gateway write a CPU profile (node --cpu-prof) there.
+ * BENCH_WRITE_RATE sets the fixed offered rate of the lag rows (default 2000 writes/s).
  */
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -34,8 +35,8 @@ import { startRedis, type BenchRedis } from '../lib/redis.js'
 import type { BenchSettings, ScenarioReport, ScenarioRow } from '../lib/report.js'
 
 const ENTITIES = 1000
-/** The offered rate at which lag is measured: the target's throughput. */
-const WRITE_RATE = 2000
+/** The offered rate at which lag is measured: the target's throughput (BENCH_WRITE_RATE overrides). */
+const WRITE_RATE = Number(process.env.BENCH_WRITE_RATE ?? 2000)
 /** How long a write run's deliveries may take to arrive after it ends. */
 const SETTLE_TIMEOUT_MS = 20_000
 
