@@ -15,9 +15,11 @@
  * Commands are auto-pipelined (ioredis `enableAutoPipelining`): every command issued in
  * one tick of the event loop goes out in one write. The write fan-out issues several per
  * request and per delivery; one socket write and one reply read for all of them is most
- * of what this saves. Order is kept: every command goes through the same auto-pipeline of
+ * of what this saves. Order is kept: commands issued together go out in one pipeline on
  * the one connection (no explicit MULTI or pipeline() here, which would be sent ahead of
- * it), so Redis applies them in the order issued, as the Store seam promises.
+ * it), so Redis applies them in the order issued, as the Store seam promises. (Across a
+ * reconnection, commands issued in different ticks may be reordered; the seam promises
+ * order only for operations issued together.)
  *
  * Queues: append = XADD; claim = one Lua script (XAUTOCLAIM entries idle for at least the
  * visibility timeout, read their delivery counters from XPENDING, then XREADGROUP new

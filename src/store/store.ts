@@ -8,12 +8,12 @@
  * Keys given to the store are logical names (`cache:abc`, `tag:user:7`); each
  * implementation maps them to its own physical layout.
  *
- * Operations other than pub/sub take effect in the order they are issued, whether or not
- * the caller awaited the previous one: the embedded store applies each to memory when it
- * is called (only the journal write is awaited), Redis runs one connection's commands in
- * order. A caller may issue dependent operations without waiting in between and still
- * rely on their order (the outbox appends then raises a register, or takes a lease then
- * reads a register, in one round trip). The contract suite checks it.
+ * Operations other than pub/sub that are issued together (in one go, without awaiting in
+ * between) take effect in the order issued: the embedded store applies each to memory when
+ * it is called (only the journal write is awaited), Redis sends them in one pipeline on
+ * one connection. A caller may rely on that order without paying a round trip per step
+ * (the outbox appends then raises a register, or takes a lease then reads a register, in
+ * one round trip). The contract suite checks it.
  */
 
 export interface SetOptions {
