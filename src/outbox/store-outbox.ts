@@ -5,13 +5,13 @@
  *
  * - enqueue appends one entry per delivery to the dependent's DurableQueue (durable when
  *   the promise resolves), then raises the (dependent, entity) newest-wins register;
- * - a worker that claims an entry raises the register to its version; if the register is
- *   higher the entry is superseded and acknowledged without being sent;
- * - otherwise it takes the (dependent, entity) lease (a store lock with a TTL), checks the
- *   register again, sends one attempt, and records the outcome durably *before*
- *   acknowledging the entry: a retry is a delayed re-append, a dead letter an append to
- *   the dead-letter queue. A crash at any point leaves the entry (or its successor)
- *   in the store: a delivery may repeat (same Idempotency-Key), never vanish.
+ * - a worker that claims an entry takes the (dependent, entity) lease (a store lock with a
+ *   TTL) and reads the register under it; if the register is higher the entry is
+ *   superseded and acknowledged without being sent (if lower, the worker raises it);
+ * - otherwise it sends one attempt, releases the lease, and records the outcome durably
+ *   *before* acknowledging the entry: a retry is a delayed re-append, a dead letter an
+ *   append to the dead-letter queue. A crash at any point leaves the entry (or its
+ *   successor) in the store: a delivery may repeat (same Idempotency-Key), never vanish.
  */
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
