@@ -10,6 +10,8 @@ import type { OutboxOptions } from '../src/outbox/outbox-options.js'
 import { StoreOutbox } from '../src/outbox/store-outbox.js'
 import type { Outbox } from '../src/outbox/types.js'
 
+const INFO_OR_BELOW = new Set(['info', 'debug', 'trace'])
+
 export interface OutboxPluginOptions {
   /** Normalised knobs (config `outbox:`); defaults for what is absent. */
   options?: Partial<OutboxOptions> | undefined
@@ -26,7 +28,9 @@ export default fp<OutboxPluginOptions>(async function outboxPlugin (app, opts) {
     onError: (err, context) => { app.log.warn({ err }, `outbox: ${context}`) }
   })
   // One log line per delivery outcome, with the write id that ties it to the client's request.
+  // Delivered and superseded ones are info: below that (logLevel warn), not even built.
   outbox.onOutcome(event => {
+    if (event.outcome !== 'dead' && !INFO_OR_BELOW.has(app.log.level)) return
     const line = {
       writeId: event.request.writeId,
       dependent: event.request.dependent,

@@ -300,6 +300,40 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     await t.rejects(store.setMax('text', 1))
   })
 
+  test('operations take effect in the order issued, without awaiting in between', async (t, store) => {
+    // Everything below is issued in one tick; only then awaited.
+    const q = store.queue('ordered')
+    const issued = [
+      store.set('x', 'a'),
+      store.get('x'),
+      store.delete(['x']),
+      store.get('x'),
+      store.set('x', 'b', { durable: true }),
+      store.get('x'),
+      store.setMax('register', 3, { durable: true }),
+      store.setIfAbsent('lease', 'mine', { ttlMs: 10_000 }),
+      store.get('register'),
+      store.deleteIfEquals('lease', 'mine'),
+      store.setIfAbsent('lease', 'again', { ttlMs: 10_000 }),
+      store.addToSet('set', ['m']),
+      store.delete(['set']),
+      store.addToSet('set', ['n'], { ttlMs: 10_000 }),
+      store.setMembers('set'),
+      q.append({ n: '1' }),
+      q.claim('c', { count: 10, visibilityMs: 10_000 })
+    ] as const
+    const results = await Promise.all(issued)
+    t.same((results[1] as Buffer | null)?.toString(), 'a', 'a get sees the set issued before it')
+    t.equal(results[3], null, 'and the delete issued before it')
+    t.same((results[5] as Buffer | null)?.toString(), 'b')
+    t.equal(results[7], true, 'the lease is taken')
+    t.same((results[8] as Buffer | null)?.toString(), '3', 'a register read after taking a lease sees the raise issued before')
+    t.equal(results[9], true, 'the lease is released')
+    t.equal(results[10], true, 'and can be taken again')
+    t.same(results[14], ['n'], 'sets: add, delete, add in order')
+    t.same((results[16] as Array<{ fields: Record<string, string> }>).map(e => e.fields), [{ n: '1' }], 'a claim sees the append issued before it')
+  })
+
   test('deleteIfEquals deletes only a matching value', async (t, store) => {
     await store.set('lock', 'owner-a', { ttlMs: 10_000 })
     t.equal(await store.deleteIfEquals('lock', 'owner-b'), false)

@@ -153,3 +153,31 @@ t.test('group commit: throughput of concurrent durable writes', { timeout: 60_00
     await store.close()
   }
 })
+
+t.test('a refreshed deadline keeps one scheduled expiry per key, and keys still expire when due', { timeout: 10_000 }, async t => {
+  const store = await EmbeddedStore.open(config(), { sweepIntervalMs: 20 })
+  t.teardown(() => store.close())
+  // The outbox raises a newest-wins register with a long TTL on every write, and takes a
+  // short lease per delivery: neither may grow the sweep's schedule per call.
+  await Promise.all(Array.from({ length: 2000 }, (_, i) => store.setMax('register', i + 1, { durable: true, ttlMs: 60_000 })))
+  for (let i = 0; i < 500; i++) {
+    await store.setIfAbsent('lease', `token ${i}`, { ttlMs: 60_000 })
+    await store.deleteIfEquals('lease', `token ${i}`)
+  }
+  await Promise.all(Array.from({ length: 500 }, () => store.addToSet('tag', ['k'], { ttlMs: 60_000 })))
+  t.equal(store.scheduledExpiries, 3, 'one deadline each for the register, the lease key and the set')
+
+  // Moved later: still there after the first deadline (the sweep reschedules it), gone after the second.
+  await store.set('moved', 'a', { ttlMs: 100 })
+  await store.set('moved', 'b', { ttlMs: 400 })
+  await new Promise(resolve => setTimeout(resolve, 250))
+  t.equal(store.scheduledExpiries, 4, 'rescheduled at its new deadline')
+  t.same((await store.get('moved'))?.toString(), 'b')
+  // Moved earlier: the earlier deadline wins.
+  await store.set('earlier', 'x', { ttlMs: 60_000 })
+  await store.set('earlier', 'y', { ttlMs: 50 })
+  await new Promise(resolve => setTimeout(resolve, 400))
+  t.equal(store.scheduledExpiries, 4, 'the sweep dropped "moved" and "earlier" (its replaced 60 s deadline stays until due)')
+  t.equal(await store.get('moved'), null)
+  t.equal(await store.get('earlier'), null)
+})

@@ -15,6 +15,10 @@ export interface LoadOptions {
   readonly headers?: Record<string, string>
   /** Varies each request (path, body); autocannon calls it before every request. */
   readonly vary?: (request: autocannon.Request) => autocannon.Request
+  /** Called with every response (status, body, headers as key/value); requires `vary`. */
+  readonly onResponse?: (status: number, body: string, headers: Record<string, string>) => void
+  /** A fixed offered rate (requests/s over all connections) instead of as fast as possible. */
+  readonly overallRate?: number
 }
 
 export interface LoadResult {
@@ -37,7 +41,8 @@ export async function load (opts: LoadOptions, measured: readonly Running[]): Pr
     method: opts.method ?? 'GET',
     ...(opts.body === undefined ? {} : { body: opts.body }),
     ...(opts.headers === undefined ? {} : { headers: opts.headers }),
-    ...(opts.vary === undefined ? {} : { requests: [{ setupRequest: opts.vary }] })
+    ...(opts.overallRate === undefined ? {} : { overallRate: opts.overallRate }),
+    ...(opts.vary === undefined ? {} : { requests: [{ setupRequest: opts.vary, ...(opts.onResponse === undefined ? {} : { onResponse: onResponse(opts.onResponse) }) }] })
   })
   const cpuAfter = await Promise.all(measured.map(async p => await p.cpuMicros()))
   const cpu = cpuAfter.reduce((sum, after, i) => sum + after - (cpuBefore[i] ?? 0), 0)
@@ -51,6 +56,10 @@ export async function load (opts: LoadOptions, measured: readonly Running[]): Pr
     errors: result.errors + result.timeouts,
     cpuMicrosPerRequest: total > 0 ? cpu / total : 0
   }
+}
+
+function onResponse (fn: NonNullable<LoadOptions['onResponse']>): (status: number, body: string, context: object, headers: autocannon.Request['headers']) => void {
+  return (status, body, _context, headers) => { fn(status, body, (headers ?? {}) as Record<string, string>) }
 }
 
 /** Mean of the runs of one target (A B A B alternation gives two or more per target). */

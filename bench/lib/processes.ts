@@ -56,9 +56,9 @@ async function rssOf (pid: number): Promise<number> {
  * Starts `node <script> ...args`, pinned to `cpu` when taskset exists, and waits until it
  * prints its port on a line of its own (the peers do) or `readyPort` answers.
  */
-export async function startNode (name: string, script: string, opts: { args?: string[], env?: NodeJS.ProcessEnv, cpu?: number, port?: number, onLine?: (line: string) => void } = {}): Promise<Running> {
+export async function startNode (name: string, script: string, opts: { args?: string[], nodeArgs?: string[], env?: NodeJS.ProcessEnv, cpu?: number, port?: number, onLine?: (line: string) => void } = {}): Promise<Running> {
   const port = opts.port ?? await freePort()
-  const node = [process.execPath, script, ...(opts.args ?? [])]
+  const node = [process.execPath, ...(opts.nodeArgs ?? []), script, ...(opts.args ?? [])]
   const command = HAS_TASKSET && opts.cpu !== undefined ? ['taskset', '-c', String(opts.cpu), ...node] : node
   const child = spawn(command[0] as string, command.slice(1), {
     cwd: ROOT,
@@ -113,13 +113,17 @@ async function answers (port: number): Promise<boolean> {
   })
 }
 
-/** Writes a Junction config to a temp dir and starts the real `junction start` on it. */
-export async function startJunction (name: string, yaml: string, opts: { cpu?: number, env?: NodeJS.ProcessEnv, logLevel?: string, onLine?: (line: string) => void } = {}): Promise<Running> {
+/**
+ * Writes a Junction config to a temp dir and starts the real `junction start` on it.
+ * `cli`: another build's dist/src/cli.js (a before/after comparison in one run).
+ */
+export async function startJunction (name: string, yaml: string, opts: { cpu?: number, env?: NodeJS.ProcessEnv, nodeArgs?: string[], logLevel?: string, onLine?: (line: string) => void, cli?: string } = {}): Promise<Running> {
   const dir = await mkdtemp(join(tmpdir(), 'junction-bench-'))
   const file = join(dir, 'junction.yaml')
   const port = await freePort()
   await writeFile(file, `server: { port: ${port}, host: 127.0.0.1, logLevel: ${opts.logLevel ?? 'warn'} }\nstore: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }\n${yaml}`)
-  return await startNode(name, join(ROOT, 'dist/src/cli.js'), { args: ['start', '--config', file], port, ...opts })
+  const { cli, ...rest } = opts
+  return await startNode(name, cli ?? join(ROOT, 'dist/src/cli.js'), { args: ['start', '--config', file], port, ...rest })
 }
 
 export const hasTaskset = HAS_TASKSET

@@ -3,6 +3,7 @@
  * bounded by a per-attempt timeout. Never throws for what the network or the dependent
  * does; the result says what happened and retry-policy.ts decides what it means.
  */
+import { bufferedCall, CallAbandonedError, CallTimeoutError } from '../upstream/buffered-call.js'
 import type { ServicePool } from '../upstream/service-pool.js'
 import { upstreamError } from '../upstream/error-map.js'
 import type { DeliveryRequest } from './types.js'
@@ -38,33 +39,25 @@ export function deliveryHeaders (request: DeliveryRequest): Record<string, strin
 
 export async function attemptDelivery (service: ServicePool, request: DeliveryRequest,
   opts: { timeoutMs: number, signal?: AbortSignal }): Promise<AttemptResult> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs)
-  const signal = opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal])
   try {
-    const res = await service.pick().pool.request({
+    const res = await bufferedCall(service.pick().pool, {
       method: request.method,
       path: request.path,
       headers: deliveryHeaders(request),
       body: request.body,
-      signal
+      // Only an excerpt is kept: reading megabytes of an error page helps nobody.
+      maxBytes: BODY_EXCERPT_BYTES,
+      overflow: 'truncate',
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal
     })
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of res.body) {
-      const buf = chunk as Buffer
-      chunks.push(buf)
-      size += buf.length
-      // Leaving the loop destroys the rest of a large answer (and its connection): we
-      // only keep an excerpt, and reading megabytes of an error page helps nobody.
-      if (size >= BODY_EXCERPT_BYTES) break
-    }
-    const body = Buffer.concat(chunks).subarray(0, BODY_EXCERPT_BYTES).toString('utf8')
+    const body = res.body.toString('utf8')
     const retryAfterMs = parseRetryAfter(res.headers['retry-after'])
-    return retryAfterMs === undefined ? { status: res.statusCode, body } : { status: res.statusCode, body, retryAfterMs }
+    return retryAfterMs === undefined ? { status: res.status, body } : { status: res.status, body, retryAfterMs }
   } catch (err) {
-    const error = timeout.aborted
+    const error = err instanceof CallTimeoutError
       ? `no complete answer from service "${service.name}" within ${opts.timeoutMs} ms`
-      : opts.signal?.aborted === true
+      : err instanceof CallAbandonedError
         ? 'abandoned: the outbox was closing'
         : `${upstreamError(service.config, err).message} (${(err as Error).message ?? String(err)})`
     return { body: error, error }

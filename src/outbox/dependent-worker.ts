@@ -23,6 +23,8 @@ export class DependentWorker {
   private woken = false
   private sleeper: { resolve: () => void, until: number, timer: NodeJS.Timeout } | undefined
   private nextDueAt: number | undefined
+  /** The loop sleeps because every slot is taken: a finishing handler wakes it. */
+  private waitingForSlot = false
 
   constructor (
     readonly dependent: string,
@@ -69,9 +71,11 @@ export class DependentWorker {
     while (!this.stopped) {
       const free = this.opts.concurrency - this.active.size
       if (free <= 0) {
-        // Full: wait for a slot (or a stop), never spin.
-        await Promise.race([...this.active, this.sleep(this.opts.pollIntervalMs)])
-        this.cancelSleep()
+        // Full: wait for a slot (or a stop), never spin. (Not Promise.race over the active
+        // handlers: that attaches a reaction to each of them for every slot that frees up.)
+        this.waitingForSlot = true
+        await this.sleep(this.opts.pollIntervalMs)
+        this.waitingForSlot = false
         continue
       }
       this.woken = false
@@ -86,11 +90,15 @@ export class DependentWorker {
       for (const entry of entries) {
         const p: Promise<void> = this.handle(entry).finally(() => {
           this.active.delete(p)
-          // A slot is free: a full loop waiting in Promise.race wakes by itself.
+          // A slot is free: wake a loop that waits for one (not one that is idle).
+          if (this.waitingForSlot) this.cancelSleep()
         })
         this.active.add(p)
       }
-      if (entries.length === 0) await this.sleep(this.idleDelay())
+      // Fewer than asked for: the queue is drained for now, so sleep rather than ask again
+      // (a claim that finds nothing is a store round trip per delivery on Redis). A nudge
+      // that came while claiming set `woken`, and the sleep returns at once.
+      if (entries.length < free) await this.sleep(this.idleDelay())
     }
   }
 

@@ -5,13 +5,13 @@
  *
  * - enqueue appends one entry per delivery to the dependent's DurableQueue (durable when
  *   the promise resolves), then raises the (dependent, entity) newest-wins register;
- * - a worker that claims an entry raises the register to its version; if the register is
- *   higher the entry is superseded and acknowledged without being sent;
- * - otherwise it takes the (dependent, entity) lease (a store lock with a TTL), checks the
- *   register again, sends one attempt, and records the outcome durably *before*
- *   acknowledging the entry: a retry is a delayed re-append, a dead letter an append to
- *   the dead-letter queue. A crash at any point leaves the entry (or its successor)
- *   in the store: a delivery may repeat (same Idempotency-Key), never vanish.
+ * - a worker that claims an entry takes the (dependent, entity) lease (a store lock with a
+ *   TTL) and reads the register under it; if the register is higher the entry is
+ *   superseded and acknowledged without being sent (if lower, the worker raises it);
+ * - otherwise it sends one attempt, releases the lease, and records the outcome durably
+ *   *before* acknowledging the entry: a retry is a delayed re-append, a dead letter an
+ *   append to the dead-letter queue. A crash at any point leaves the entry (or its
+ *   successor) in the store: a delivery may repeat (same Idempotency-Key), never vanish.
  */
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
@@ -49,6 +49,8 @@ const LEASE_BUSY_RETRY_MS = 50
 /** Bulk replay/discard stop after this long (they can be run again). */
 const BULK_DEADLINE_MS = 60_000
 const BULK_BATCH = 500
+/** Nudges published to other instances, per dependent, at most this often. */
+const NUDGE_PUBLISH_INTERVAL_MS = 20
 /** Writes of the last-lag stat per dependent at most this often. */
 const LAG_WRITE_INTERVAL_MS = 250
 
@@ -63,6 +65,9 @@ export class StoreOutbox implements Outbox {
   private readonly random: () => number
   private readonly abort = new AbortController()
   private readonly lastLagWrite = new Map<string, number>()
+  /** When a nudge for a dependent was last published, and the one scheduled (see nudge). */
+  private readonly lastNudge = new Map<string, number>()
+  private readonly nudgeTimers = new Map<string, NodeJS.Timeout>()
   /** (dependent, entity) → the last delivery of it started in this process. */
   private readonly localChains = new Map<string, Promise<void>>()
   private unsubscribe: Promise<(() => Promise<void>) | undefined> | undefined
@@ -206,6 +211,8 @@ export class StoreOutbox implements Outbox {
 
   close (): Promise<void> {
     this.closing ??= (async () => {
+      for (const timer of this.nudgeTimers.values()) clearTimeout(timer)
+      this.nudgeTimers.clear()
       const workers = [...this.workers.values()]
       await Promise.all(workers.map(w => w.stop()))
       const drained = Promise.all(workers.map(w => w.drained()))
@@ -262,12 +269,11 @@ export class StoreOutbox implements Outbox {
   }
 
   /**
-   * Whether `request` is older than the newest version enqueued for its entity. Reads the
-   * register and raises it only when this entry is above it (a crash between append and
-   * register): the common case costs one read, not a durable write.
+   * Whether `request` is older than the newest version enqueued for its entity, given the
+   * register as read (`latest`). Raises the register only when this entry is above it (a
+   * crash between append and register): the common case costs no write.
    */
-  private async superseded (request: DeliveryRequest): Promise<boolean> {
-    const latest = await this.latestEnqueued(request.dependent, request.entity)
+  private async superseded (request: DeliveryRequest, latest: number | undefined): Promise<boolean> {
     if (latest !== undefined && latest >= request.version) return latest > request.version
     return await this.raiseLatest(request) > request.version
   }
@@ -281,15 +287,18 @@ export class StoreOutbox implements Outbox {
       return
     }
     const { request } = pending
-    if (await this.superseded(request)) {
-      await queue.ack([entry.id])
-      this.emit('superseded', request, pending.attempts)
-      return
-    }
     const lease = leaseKey(dependent, request.entity)
     const token = `${this.consumer}:${entry.id}:${randomUUID()}`
+    // The lease, then the register, in one round trip: both are issued before either is
+    // awaited, and the store applies operations in the order issued (see Store), so the
+    // register is read once the lease is held. A version enqueued after that read is newer
+    // and waits for the lease: nothing older is ever sent after it (guarantee 3).
     // The lease lasts as long as an entry's visibility: a holder that died frees both together.
-    if (!await this.store.setIfAbsent(lease, token, { ttlMs: this.options.visibilityTimeoutMs })) {
+    const [leased, latest] = await Promise.all([
+      this.store.setIfAbsent(lease, token, { ttlMs: this.options.visibilityTimeoutMs }),
+      this.latestEnqueued(dependent, request.entity)
+    ])
+    if (!leased) {
       // Another worker is delivering this entity to this dependent: come back shortly
       // (durably, so nothing depends on this process staying up).
       const delay = LEASE_BUSY_RETRY_MS + Math.floor(this.random() * LEASE_BUSY_RETRY_MS)
@@ -298,10 +307,16 @@ export class StoreOutbox implements Outbox {
       this.workers.get(dependent)?.wakeAt(Date.now() + delay)
       return
     }
+    // Released as soon as nothing is in flight any more, alongside recording the outcome
+    // (one round trip for both); at the latest when this method ends.
+    let released: Promise<unknown> | undefined
+    const release = (): Promise<unknown> => {
+      released ??= this.store.deleteIfEquals(lease, token).catch((err: unknown) => { this.onError(err, `releasing lease ${lease}`) })
+      return released
+    }
     try {
-      // Again under the lease: a newer version may have been enqueued while we waited.
-      if (await this.superseded(request)) {
-        await queue.ack([entry.id])
+      if (await this.superseded(request, latest)) {
+        await Promise.all([release(), queue.ack([entry.id])])
         this.emit('superseded', request, pending.attempts)
         return
       }
@@ -315,9 +330,11 @@ export class StoreOutbox implements Outbox {
       })
       // Closing abandoned the attempt: it did not count, the entry comes back.
       if (this.abort.signal.aborted && result.status === undefined) return
-      await this.settle(dependent, entry.id, pending, result)
+      // Nothing is in flight now: another holder may send a newer version while this
+      // outcome is recorded (an older one it would find superseded).
+      await Promise.all([release(), this.settle(dependent, entry.id, pending, result)])
     } finally {
-      await this.store.deleteIfEquals(lease, token).catch((err: unknown) => { this.onError(err, `releasing lease ${lease}`) })
+      await release()
     }
   }
 
@@ -382,13 +399,35 @@ export class StoreOutbox implements Outbox {
       .catch((err: unknown) => { this.onError(err, 'recording delivery lag') })
   }
 
-  /** Wakes local workers at once and the other instances' through pub/sub (best effort). */
+  /**
+   * Wakes local workers at once and the other instances' through pub/sub (best effort).
+   * The local worker takes what this instance enqueues; other instances are told at most
+   * once per NUDGE_PUBLISH_INTERVAL_MS per dependent (the last nudge of a burst is sent at
+   * the end of the interval), not once per write: one woken instance claims a batch.
+   */
   private nudge (dependents: Set<string>): void {
     for (const dependent of dependents) {
       this.workers.get(dependent)?.wake()
       if (this.store.kind === 'embedded') continue // one process: nobody else to tell
-      this.store.publish(NUDGE_CHANNEL, dependent).catch((err: unknown) => { this.onError(err, 'publishing an outbox nudge') })
+      if (this.nudgeTimers.has(dependent)) continue // a publish is already scheduled
+      const wait = (this.lastNudge.get(dependent) ?? -Infinity) + NUDGE_PUBLISH_INTERVAL_MS - Date.now()
+      if (wait <= 0) {
+        this.publishNudge(dependent)
+        continue
+      }
+      const timer = setTimeout(() => {
+        this.nudgeTimers.delete(dependent)
+        this.publishNudge(dependent)
+      }, wait)
+      timer.unref()
+      this.nudgeTimers.set(dependent, timer)
     }
+  }
+
+  private publishNudge (dependent: string): void {
+    if (this.closing !== undefined) return
+    this.lastNudge.set(dependent, Date.now())
+    this.store.publish(NUDGE_CHANNEL, dependent).catch((err: unknown) => { this.onError(err, 'publishing an outbox nudge') })
   }
 
   /** Runs `fn` on one dead letter (by id) or on all of them, batch by batch, for a bounded time. */

@@ -7,6 +7,13 @@
  *
  * Keys given to the store are logical names (`cache:abc`, `tag:user:7`); each
  * implementation maps them to its own physical layout.
+ *
+ * Operations other than pub/sub that are issued together (in one go, without awaiting in
+ * between) take effect in the order issued: the embedded store applies each to memory when
+ * it is called (only the journal write is awaited), Redis sends them in one pipeline on
+ * one connection. A caller may rely on that order without paying a round trip per step
+ * (the outbox appends then raises a register, or takes a lease then reads a register, in
+ * one round trip). The contract suite checks it.
  */
 
 export interface SetOptions {

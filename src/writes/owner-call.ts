@@ -7,6 +7,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { errors, JunctionError } from '../errors.js'
 import { upstreamError } from '../upstream/error-map.js'
+import { AnswerTooLargeError, bufferedCall } from '../upstream/buffered-call.js'
 import { clientResponseHeaders } from '../upstream/headers.js'
 import type { ServicePool } from '../upstream/service-pool.js'
 
@@ -36,20 +37,10 @@ export async function callService (service: ServicePool, call: ServiceCall): Pro
     delete headers['content-length']
     delete headers['transfer-encoding']
     if (call.body !== undefined) headers['content-length'] = String(call.body.length)
-    const res = await upstream.pool.request({ method: call.method, path: call.path, headers, body: call.body ?? null })
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length
-      if (size > MAX_OWNER_ANSWER_BYTES) {
-        res.body.destroy()
-        throw errors.upstreamFailed(service.name, new Error(`answer larger than ${MAX_OWNER_ANSWER_BYTES} bytes`))
-      }
-      chunks.push(chunk as Buffer)
-    }
-    const body = Buffer.concat(chunks)
-    return { status: res.statusCode, headers: clientResponseHeaders(res.headers), body, json: parseJson(res.headers['content-type'], body), origin: upstream.origin }
+    const res = await bufferedCall(upstream.pool, { method: call.method, path: call.path, headers, body: call.body, maxBytes: MAX_OWNER_ANSWER_BYTES, overflow: 'fail' })
+    return { status: res.status, headers: clientResponseHeaders(res.headers), body: res.body, json: parseJson(res.headers['content-type'], res.body), origin: upstream.origin }
   } catch (err) {
+    if (err instanceof AnswerTooLargeError) throw errors.upstreamFailed(service.name, err)
     throw upstreamError(service.config, err)
   }
 }

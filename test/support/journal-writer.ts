@@ -10,10 +10,13 @@
  * print every operation once its promise has resolved, one line each:
  *   set <key> <value> | del <key> | incr <n> | append <id> | ack <id>
  * A line printed means the store acknowledged the operation; the test kills this process
- * with SIGKILL and checks that every printed operation survived. process.stdout.write is
- * synchronous for pipes on Linux, so a printed line has left this process before the next
- * operation starts.
+ * with SIGKILL and checks that every printed operation survived. Lines are written with a
+ * blocking write(2) on fd 1, so a printed line has left this process before the next
+ * operation starts. (Not process.stdout.write: stdio 'pipe' is a socket pair, for which
+ * Node buffers writes in memory, and a SIGKILL would drop acknowledged lines: the store
+ * would then look ahead of what was acknowledged.)
  */
+import { writeSync } from 'node:fs'
 import { EmbeddedStore } from '../../src/store/embedded-store.js'
 
 const [dir, fsync, mode] = process.argv.slice(2)
@@ -26,7 +29,17 @@ if (dir === undefined || (fsync !== 'always' && fsync !== 'batch') || (mode !== 
 const compact = process.env.JOURNAL_COMPACT_BYTES
 const store = await EmbeddedStore.open({ kind: 'embedded', dir, fsync },
   compact === undefined ? {} : { compactThresholdBytes: Number(compact) })
-const out = (line: string): void => { process.stdout.write(line + '\n') }
+const out = (line: string): void => {
+  const bytes = Buffer.from(line + '\n')
+  for (let offset = 0; offset < bytes.length;) {
+    try {
+      offset += writeSync(1, bytes, offset)
+    } catch (err) {
+      // A non-blocking descriptor with a full buffer: try again (the reader drains it).
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+    }
+  }
+}
 
 if (mode === 'hold') {
   out(`ready ${process.pid}`)
