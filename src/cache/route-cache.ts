@@ -78,7 +78,8 @@ export class RouteCache {
       path: req.path,
       policy: identity === undefined ? this.#shared : this.#perCaller,
       keyHeaders: this.keyHeaders,
-      tags: this.tags.requestTags(req.params)
+      tags: this.tags.requestTags(req.params),
+      lock: this.config.lock
     }
   }
 }
