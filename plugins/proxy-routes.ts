@@ -111,11 +111,12 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     const raw = request.raw
     const url = splitUrl(raw.url ?? '/')
     const cacheRequest = cache.request({ keyMethod: 'GET', method: request.method, path: url.path, query: url.query, headers: request.headers, params: {} })
-    // The fill is shared by every request waiting on this key: it is not tied to this
-    // client (its service timeout bounds it), and carries no conditional of this client's.
-    const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy })
-    for (const name of CONDITIONALS) Reflect.deleteProperty(headers, name)
+    // Called on a miss only (a hit must not pay for the upstream headers). The fill is
+    // shared by every request waiting on this key: it is not tied to this client (its
+    // service timeout bounds it), and carries no conditional of this client's.
     const fetch = async (validators?: Validators): Promise<UpstreamResponse> => {
+      const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy })
+      for (const name of CONDITIONALS) Reflect.deleteProperty(headers, name)
       const res = await forward(service, {
         method: 'GET',
         path: rewritePath(raw.url ?? '/', route.prefix, route.rewrite),

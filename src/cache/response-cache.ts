@@ -207,6 +207,14 @@ export class ResponseCache {
     const rule = requestRule(req.method, req.headers, req.policy)
     if (!rule.use) return this.passThrough(await this.fetchCounted(fetch), 'BYPASS', rule.reason)
 
+    // The hot path: a fresh L1 entry whose tag stamps are all cached answers without
+    // awaiting anything (no store round trip, no promise chain).
+    const local = this.l1.get(req.key)
+    if (local !== undefined && Date.now() < local.freshUntil && (!rule.authorized || local.authorizedOk) &&
+      this.tagIndex.currentIfKnown(local.tags, local.stamp) === true) {
+      return this.fromEntry(local, 'HIT')
+    }
+
     let entry = await this.lookup(req.key)
     if (entry !== undefined && rule.authorized && !entry.authorizedOk) entry = undefined
     const now = Date.now()
