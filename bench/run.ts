@@ -12,6 +12,7 @@ import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, hasTaskset } from './lib/processes.js'
 import { renderReport, type BenchSettings, type ScenarioReport } from './lib/report.js'
+import { cacheScenario } from './scenarios/cache.js'
 import { composeScenario } from './scenarios/compose.js'
 import { proxyScenario } from './scenarios/proxy.js'
 import { writesScenario } from './scenarios/writes.js'
@@ -36,6 +37,7 @@ const settings: BenchSettings = {
 const scenarios: Array<[string, (s: BenchSettings) => Promise<ScenarioReport>]> = [
   ['proxy', proxyScenario],
   ['compose', composeScenario],
+  ['cache', cacheScenario],
   ['writes', writesScenario]
 ]
 

@@ -9,13 +9,15 @@ import type { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
-import type { UpstreamResponse } from '../src/cache/types.js'
+import type { HttpHeaders, UpstreamResponse } from '../src/cache/types.js'
 import type { HttpMethod, ProxyRouteConfig, RouteConfig } from '../src/config/types.js'
 import { errors } from '../src/errors.js'
 import { forward, type ForwardResponse } from '../src/upstream/forward.js'
 import { upstreamRequestHeaders } from '../src/upstream/headers.js'
-import { rewritePath } from '../src/upstream/rewrite.js'
-import { notModified } from '../src/cache/response-cache.js'
+import { gatewayPath, rewritePath } from '../src/upstream/rewrite.js'
+import type { Validators } from '../src/cache/entry.js'
+import { namedServicePaths } from '../src/cache/write-targets.js'
+import { notModified, uriTag } from '../src/cache/response-cache.js'
 import { RouteCache, splitUrl } from '../src/cache/route-cache.js'
 import { proxyResponseTags } from '../src/cache/route-tags.js'
 import { bufferAnswer, TooLargeToCache } from '../src/cache/buffered-answer.js'
@@ -29,6 +31,14 @@ const ALL_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH
 const UNSAFE: readonly HttpMethod[] = ['POST', 'PUT', 'PATCH', 'DELETE']
 /** A shared fill must not carry one client's conditions: the service would answer 304 to everyone. */
 const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
+
+/** The request headers with the cache's validators as conditionals (RFC 9110 §13.1). */
+function withValidators (headers: Record<string, string | string[]>, validators: Validators): Record<string, string | string[]> {
+  const out = { ...headers }
+  if (validators.etag !== undefined) out['if-none-match'] = validators.etag
+  if (validators.lastModified !== undefined) out['if-modified-since'] = validators.lastModified
+  return out
+}
 
 function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
@@ -70,8 +80,13 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
   async function proxyInvalidating (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const res = await forwardStreaming(request, reply)
     if (res.statusCode >= 200 && res.statusCode < 300) {
+      // The Location and Content-Location the service named, when this route reaches them.
+      const servicePath = splitUrl(rewritePath(request.raw.url ?? '/', route.prefix, route.rewrite)).path
+      const named = namedServicePaths(res.headers as HttpHeaders, servicePath, request.headers.host)
+        .map(path => gatewayPath(path, route.prefix, route.rewrite))
+        .filter(path => path !== undefined)
       try {
-        await app.responseCache.invalidateAfterWrite({ method: request.method, status: res.statusCode, path: splitUrl(request.raw.url ?? '/').path, tags: route.invalidate ?? [] })
+        await app.responseCache.invalidateAfterWrite({ method: request.method, status: res.statusCode, path: splitUrl(request.raw.url ?? '/').path, tags: [...(route.invalidate ?? []), ...named.map(uriTag)] })
       } catch (err) {
         request.log.warn({ err }, 'response cache: invalidation after a write failed; cached answers expire with their ttl')
       }
@@ -81,7 +96,11 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
 
   const routeCache = route.cache === undefined ? undefined : new RouteCache(route.prefix, route.cache)
 
-  /** GET/HEAD on a cached route: answered by the response cache, which calls the service on a miss. */
+  /**
+   * GET/HEAD on a cached route: answered by the response cache, which calls the service on
+   * a miss. HEAD is answered from the GET entry (RFC 9111 §4: a stored GET response may
+   * satisfy HEAD), so a miss on HEAD fetches (and stores) the GET answer, as nginx does.
+   */
   async function cachedProxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const cache = routeCache as RouteCache
     // A Range request wants part of the representation: stream it, uncached.
@@ -91,21 +110,25 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     }
     const raw = request.raw
     const url = splitUrl(raw.url ?? '/')
-    const cacheRequest = cache.request({ keyMethod: request.method, method: request.method, path: url.path, query: url.query, headers: request.headers, params: {} })
-    // The fill is shared by every request waiting on this key: it is not tied to this
-    // client (its service timeout bounds it), and carries no conditional of this client's.
-    const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy })
-    for (const name of CONDITIONALS) Reflect.deleteProperty(headers, name)
-    const fetch = async (): Promise<UpstreamResponse> => {
+    const cacheRequest = cache.request({ keyMethod: 'GET', method: request.method, path: url.path, query: url.query, headers: request.headers, params: {} })
+    // Called on a miss only (a hit must not pay for the upstream headers). The fill is
+    // shared by every request waiting on this key: it is not tied to this client (its
+    // service timeout bounds it), and carries no conditional of this client's.
+    const fetch = async (validators?: Validators): Promise<UpstreamResponse> => {
+      const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy })
+      for (const name of CONDITIONALS) Reflect.deleteProperty(headers, name)
       const res = await forward(service, {
-        method: request.method as Dispatcher.HttpMethod,
+        method: 'GET',
         path: rewritePath(raw.url ?? '/', route.prefix, route.rewrite),
-        headers,
+        // The cache's own conditional request, to revalidate its stale copy.
+        headers: validators === undefined ? headers : withValidators(headers, validators),
         body: undefined,
         bodyLimit: route.bodyLimit
       })
       request.upstream = { service: service.name, origin: res.origin }
       const answer = await bufferAnswer(service.config, res, app.cacheSettings.maxEntryBytes)
+      // A 304 has no body to read tags from: the cache keeps the stored response's.
+      if (answer.status === 304) return answer
       const contentType = answer.headers['content-type']
       const tags = proxyResponseTags(cache.tags, typeof contentType === 'string' ? contentType : undefined, answer.body)
       // A tag that could not be filled could never invalidate this answer: not kept (reason "incomplete").
@@ -120,6 +143,11 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
       const body = err.claim()
       // A request that waited on another's oversized answer fetches its own, streamed.
       if (body === undefined) return await proxy(request, reply)
+      if (request.method === 'HEAD') {
+        // The GET answer was fetched for the cache; HEAD wants its header only.
+        body.destroy()
+        return reply.code(err.status).headers(err.headers).send()
+      }
       return reply.code(err.status).headers(err.headers).send(body)
     }
     request.upstream ??= { service: service.name, origin: 'cache' }

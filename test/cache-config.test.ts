@@ -26,7 +26,7 @@ t.test('normalised blocks and settings', async t => {
 routes:
   - proxy: /api/products
     service: catalog
-    cache: { ttl: 30s, staleWhileRevalidate: 1m, staleIfError: 10m, statuses: [404], key: { query: [page], headers: [Accept-Language], identity: X-User }, tags: ["product:{response.id}"] }
+    cache: { ttl: 30s, staleWhileRevalidate: 1m, staleIfError: 10m, statuses: [404], key: { query: [page], headers: [Accept-Language], identity: X-User }, tags: ["product:{response.id}"], lock: { ttl: 10s, wait: 500ms } }
     invalidate: [products]
   - proxy: /api/other
     service: catalog
@@ -42,10 +42,10 @@ routes:
     invalidate: ['products']
   })
   t.match(config.routes[0], {
-    cache: { key: { query: ['page'], headers: ['accept-language'], identity: 'x-user' }, tags: ['product:{response.id}'] },
+    cache: { key: { query: ['page'], headers: ['accept-language'], identity: 'x-user' }, tags: ['product:{response.id}'], lock: { ttlMs: 10_000, waitMs: 500 } },
     invalidate: ['products']
   })
-  t.match(config.routes[1], { cache: { mode: 'http', ttlMs: 0, key: { query: undefined, headers: [], identity: undefined } }, invalidate: [] })
+  t.match(config.routes[1], { cache: { mode: 'http', ttlMs: 0, key: { query: undefined, headers: [], identity: undefined }, lock: { ttlMs: 5000, waitMs: 3000 } }, invalidate: [] })
   t.match(config.routes[2], { cache: { ttlMs: 5000, incompleteTtlMs: 1000, tags: ['user:{params.id}', 'company:{user.companyId}'] } })
   t.same(parseConfig(SERVICES + 'routes:\n  - { proxy: /a, service: users }\n', { env: {} }).cache, { l1MaxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024 }, 'defaults')
 })
@@ -63,7 +63,7 @@ routes:
     cache: { mode: http, ttl: 1s, colour: red }
   - proxy: /api/third
     service: catalog
-    cache: { staleWhileRevalidate: 1s }
+    cache: { staleWhileRevalidate: 1s, lock: { ttl: 0, wait: soon } }
   - get: /api/users/:id/profile
     compose:
       user: { service: users, path: "/users/{params.id}" }
@@ -84,8 +84,10 @@ routes:
     'routes[0].cache.tags[2]: unclosed "{" in "p:{response.id"; write {params.<name>}, {query.<name>}, {headers.<name>}, {<part>.<field>} or {each <part>.<field>}',
     'routes[0].invalidate[0]: "product:{params.id}" has a placeholder; a proxy route\'s invalidate tags are literal (its request body is streamed, never read), and the request\'s URI is invalidated automatically',
     'routes[1].cache.ttl: has no effect with mode: http (the service\'s Cache-Control or Expires decides freshness); remove it, or use mode: ttl',
-    'routes[1].cache.colour: unknown key; allowed keys here: "ttl", "staleWhileRevalidate", "staleIfError", "mode", "statuses", "incompleteTtl", "key", "tags"',
+    'routes[1].cache.colour: unknown key; allowed keys here: "ttl", "staleWhileRevalidate", "staleIfError", "mode", "statuses", "incompleteTtl", "key", "lock", "tags"',
     'routes[2].cache.ttl: required with mode: ttl (the default); e.g. ttl: 30s, or mode: http to follow the service\'s Cache-Control',
+    'routes[2].cache.lock.ttl: must be greater than 0 (found 0); e.g. "500ms", "2s" or "5m"',
+    'routes[2].cache.lock.wait: "soon" is not a duration; write a number with a unit, e.g. "500ms", "2s" or "5m", or an integer of milliseconds',
     'routes[3].cache.tags[0]: {params.uid} is not a parameter of the route path (did you mean {params.id}?)',
     'routes[3].cache.tags[1]: {usr.companyId}: no part is named "usr" (did you mean "user"?)',
     'routes[3].cache.tags[2]: {items.id}: part "items" is a collection; read its results through the part it iterates over',

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseCacheControl } from '../src/cache/cache-control.js'
-import { explicitLifetime, lifetimes } from '../src/cache/freshness.js'
+import { explicitLifetime, lifetimes, upstreamAgeMs } from '../src/cache/freshness.js'
 import type { CachePolicy } from '../src/cache/types.js'
 
 /** The directives a header parses into: name → first argument (true when bare). */
@@ -67,4 +67,15 @@ t.test('lifetimes by mode', async t => {
   const ttl: CachePolicy = { ...http, mode: 'ttl' }
   t.same(lifetimes({ 'cache-control': 'max-age=60, must-revalidate' }, ttl), { freshMs: 1000, staleWhileRevalidateMs: 7000, staleIfErrorMs: 9000, initialAgeMs: 0 }, 'ttl mode: the route decides')
   t.same(lifetimes({}, ttl, true), { freshMs: 500, staleWhileRevalidateMs: 0, staleIfErrorMs: 0, initialAgeMs: 0 }, 'incomplete: short, never stale')
+})
+
+t.test('an Age that is not exactly one delta-seconds makes the response stale', async t => {
+  t.equal(upstreamAgeMs({}), 0)
+  t.equal(upstreamAgeMs({ age: ' 10 ' }), 10_000)
+  t.equal(upstreamAgeMs({ age: ['10'] }), 10_000)
+  for (const age of ['abc', '-7200', '7200.0', '7200;foo=bar', '0, 0', '0,7200']) t.equal(upstreamAgeMs({ age }), null, age)
+  t.equal(upstreamAgeMs({ age: ['0', '0'] }), null, 'two lines')
+  const http: CachePolicy = { mode: 'http', ttlMs: 0, staleWhileRevalidateMs: 0, staleIfErrorMs: 0 }
+  t.equal(lifetimes({ 'cache-control': 'max-age=3600', age: 'abc' }, http)?.freshMs, 0, 'stale, never served fresh')
+  t.equal(lifetimes({ 'cache-control': 'max-age=3600', age: '0' }, http)?.freshMs, 3_600_000)
 })

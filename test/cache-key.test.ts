@@ -44,6 +44,7 @@ t.test('entry round trip, stored header subset', async t => {
     freshUntil: 2000,
     staleUntil: 3000,
     staleIfErrorUntil: 4000,
+    keepUntil: 9000,
     etag: '"abc"',
     tags: ['user:7', 'uri:/x'],
     stamp: 42,

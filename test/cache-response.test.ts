@@ -7,7 +7,7 @@ import t from 'tap'
 import { cacheKey } from '../src/cache/cache-key.js'
 import { notModified, ResponseCache, type CacheRequest } from '../src/cache/response-cache.js'
 import type { CachePolicy } from '../src/cache/types.js'
-import { startCacheOrigin, sleep } from './support/cache-origin.js'
+import { startCacheOrigin, sleep, type Reply } from './support/cache-origin.js'
 import { cacheStores } from './support/cache-stores.js'
 
 const ttl = (over: Partial<CachePolicy> = {}): CachePolicy => ({ mode: 'ttl', ttlMs: 60_000, staleWhileRevalidateMs: 0, staleIfErrorMs: 0, ...over })
@@ -105,6 +105,105 @@ for (const kind of await cacheStores(t)) {
       t.equal(onRefused.cache, 'STALE', 'connection refused')
       const noEntry = req('/other', ttl({ staleIfErrorMs: 10_000 }))
       await t.rejects(cache.serve(noEntry, origin.fetch('/other')), 'no stale entry: the error goes to the caller')
+    })
+
+    t.test('a stale entry with a validator is revalidated: a 304 freshens it, the body is not sent again', async t => {
+      const conditionals: Array<[unknown, unknown]> = []
+      const origin = await startCacheOrigin(t, (m): Reply => {
+        conditionals.push([m.headers['if-none-match'], m.headers['if-modified-since']])
+        return m.headers['if-none-match'] === '"v1"'
+          ? { status: 304, headers: { etag: '"v2"', 'x-version': 'b' } }
+          : { body: 'body-1', headers: { etag: '"v1"', 'last-modified': 'Wed, 01 Jan 2020 00:00:00 GMT', 'x-version': 'a', 'content-type': 'text/plain' } }
+      })
+      const cache = await open(t)
+      const r = req('/rv', ttl({ ttlMs: 100 }))
+      t.equal((await cache.serve(r, origin.fetch('/rv'))).cache, 'MISS')
+      await sleep(150)
+      const revalidated = await cache.serve(r, origin.fetch('/rv'))
+      t.equal(revalidated.cache, 'REVALIDATED')
+      t.equal(revalidated.status, 200)
+      t.equal(revalidated.body.toString(), 'body-1', 'the stored body')
+      t.equal(revalidated.headers['x-version'], 'b', 'fields of the 304 replace the stored ones')
+      t.equal(revalidated.headers.etag, '"v1"', 'but not the ETag, which names the stored body')
+      t.equal(revalidated.headers['content-type'], 'text/plain')
+      t.same(conditionals, [[undefined, undefined], ['"v1"', 'Wed, 01 Jan 2020 00:00:00 GMT']], 'the second call was conditional')
+      const hit = await cache.serve(r, origin.fetch('/rv'))
+      t.equal(hit.cache, 'HIT', 'fresh again for the route\'s ttl')
+      t.equal(hit.headers['x-version'], 'b')
+      t.equal(origin.count(), 2)
+      t.equal(cache.stats().revalidated, 1)
+    })
+
+    t.test('without a validator a stale entry is not kept; a 200 to a conditional request replaces it', async t => {
+      let version = 1
+      const origin = await startCacheOrigin(t, () => ({ body: `v${version}`, headers: { 'last-modified': `Wed, 0${version} Jan 2020 00:00:00 GMT` } }))
+      const cache = await open(t)
+      const r = req('/lm', ttl({ ttlMs: 100 }))
+      await cache.serve(r, origin.fetch('/lm'))
+      version = 2
+      await sleep(150)
+      const changed = await cache.serve(r, origin.fetch('/lm'))
+      t.equal(changed.cache, 'MISS')
+      t.equal(changed.body.toString(), 'v2')
+      t.equal((await cache.serve(r, origin.fetch('/lm'))).body.toString(), 'v2', 'the new answer is stored')
+      origin.reply = { body: 'plain' }
+      const plain = req('/plain', ttl({ ttlMs: 100 }))
+      await cache.serve(plain, origin.fetch('/plain'))
+      await sleep(150)
+      t.equal(cache.hasLocal(plain.key), false, 'no validator: gone once its windows ended')
+    })
+
+    t.test('mode http: a 5xx with its own freshness does not replace an entry within stale-if-error', async t => {
+      const origin = await startCacheOrigin(t, { body: 'good', headers: { 'cache-control': 'max-age=0, stale-if-error=60' } })
+      const cache = await open(t)
+      const r = req('/sie-http', ttl({ mode: 'http', ttlMs: 0 }))
+      t.equal((await cache.serve(r, origin.fetch('/sie-http'))).cache, 'MISS')
+      origin.reply = { status: 503, body: 'down', headers: { 'cache-control': 'max-age=60' } }
+      for (let i = 0; i < 2; i++) {
+        const answer = await cache.serve(r, origin.fetch('/sie-http'))
+        t.equal(answer.cache, 'STALE')
+        t.equal(answer.body.toString(), 'good')
+      }
+      origin.reply = { status: 404, body: 'gone', headers: { 'cache-control': 'max-age=60' } }
+      const nf = req('/nf-http', ttl({ mode: 'http', ttlMs: 0 }))
+      await cache.serve(nf, origin.fetch('/nf-http'))
+      t.equal((await cache.serve(nf, origin.fetch('/nf-http'))).cache, 'HIT', 'a 404 the service gave a lifetime is stored')
+    })
+
+    t.test('a route\'s lock settings: the lock\'s TTL, and how long a request waits on another instance', async t => {
+      const store = await kind.open(t)
+      const lockTtls: Array<number | undefined> = []
+      let lockReads = 0
+      const counting = new Proxy(store, {
+        get (target, prop) {
+          if (prop === 'setIfAbsent') {
+            return async (key: string, value: string, opts?: { ttlMs?: number }) => {
+              if (key.startsWith('cache:lk:')) lockTtls.push(opts?.ttlMs)
+              return await target.setIfAbsent(key, value, opts)
+            }
+          }
+          if (prop === 'get') {
+            return async (key: string) => {
+              if (key.startsWith('cache:lk:')) lockReads++
+              return await target.get(key)
+            }
+          }
+          const value: unknown = Reflect.get(target, prop)
+          return typeof value === 'function' ? value.bind(target) : value
+        }
+      })
+      const cache = await ResponseCache.open({ store: counting, lockPollMs: 20 })
+      t.teardown(() => cache.close())
+      const origin = await startCacheOrigin(t, { body: 'x' })
+      await cache.serve(req('/lock-a', ttl(), { lock: { ttlMs: 1234, waitMs: 100 } }), origin.fetch('/lock-a'))
+      t.same(lockTtls, [1234], 'the route\'s lock TTL')
+      // Another instance holds the lock of /lock-b and never stores anything.
+      const b = req('/lock-b', ttl(), { lock: { ttlMs: 1234, waitMs: 100 } })
+      await store.setIfAbsent(`cache:lk:${b.key}`, 'another-instance', { ttlMs: 60_000 })
+      const alone = await cache.serve(b, origin.fetch('/lock-b'))
+      t.equal(alone.cache, 'MISS', 'fetched itself after waiting')
+      t.ok(lockReads >= 1 && lockReads <= 5, `polled the lock ${lockReads} times: at most waitMs / lockPollMs = 5, not the default 3000 / 20`)
+      t.equal(origin.count(), 2)
     })
 
     t.test('L1 is bounded by bytes; evicted entries still come from L2', async t => {

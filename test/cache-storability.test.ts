@@ -57,3 +57,28 @@ t.test('request rule', async t => {
   t.same(requestRule('get', { range: 'bytes=0-1' }, policy), { use: false, reason: 'range' })
   t.same(requestRule('HEAD', {}, policy), { use: true, authorized: false, store: true })
 })
+
+t.test('mode http: any final status with explicit freshness, unless must-understand does not know it', async t => {
+  const http: CachePolicy = { ...policy, mode: 'http' }
+  t.equal(verdict({ status: 404, headers: { 'cache-control': 'max-age=60' } }, { policy: http }), 'store', 'the service gave it a lifetime')
+  t.equal(verdict({ status: 503, headers: { expires: new Date(Date.now() + 60_000).toUTCString() } }, { policy: http }), 'store')
+  t.equal(verdict({ status: 404 }, { policy: http }), 'status', 'no explicit freshness: 2xx only')
+  t.equal(verdict({ status: 206, headers: { 'cache-control': 'max-age=60' } }, { policy: http }), 'status')
+  t.equal(verdict({ status: 404, headers: { 'cache-control': 'max-age=60' } }), 'status', 'mode ttl: the route\'s statuses decide')
+  t.equal(verdict({ status: 599, headers: { 'cache-control': 'max-age=60, must-understand' } }, { policy: http }), 'status', 'an unknown status with must-understand')
+  t.equal(verdict({ status: 599, headers: { 'cache-control': 'max-age=60' } }, { policy: http }), 'store')
+  t.equal(verdict({ status: 200, headers: { 'cache-control': 'max-age=60, must-understand' } }, { policy: http }), 'store')
+})
+
+t.test('a validator makes a response worth keeping past its freshness, to revalidate', async t => {
+  const http: CachePolicy = { ...policy, mode: 'http' }
+  const kept = (response: { headers: HttpHeaders }, p: CachePolicy): unknown => {
+    const v = storability({ request: { headers: {}, authorized: false, store: true }, response: { status: 200, headers: response.headers }, policy: p, keyHeaders: [] })
+    return v.storable ? { freshMs: v.lifetimes.freshMs, revalidatable: v.revalidatable } : v.reason
+  }
+  t.same(kept({ headers: { 'cache-control': 'no-cache', etag: '"a"' } }, policy), { freshMs: 0, revalidatable: true }, 'no-cache: stored, revalidated before every use')
+  t.same(kept({ headers: { 'cache-control': 'no-cache' } }, policy), 'no-cache', 'no-cache without a validator: useless')
+  t.same(kept({ headers: { 'cache-control': 'max-age=0', 'last-modified': 'Wed, 01 Jan 2020 00:00:00 GMT' } }, http), { freshMs: 0, revalidatable: true })
+  t.same(kept({ headers: { etag: '"a"' } }, http), { freshMs: 0, revalidatable: true }, 'no freshness, but a validator')
+  t.same(kept({ headers: { 'cache-control': 'max-age=60' } }, http), { freshMs: 60_000, revalidatable: false })
+})

@@ -123,3 +123,22 @@ routes:
   await upstreamClosed
   t.pass('the upstream request was closed when the client left')
 })
+
+t.test('a status HTTP does not have (999) is a 502, on plain and cached routes, and the gateway lives on', async t => {
+  const origin = await startOrigin(t, (_req, res) => {
+    res.statusCode = 999
+    res.end('what')
+  })
+  const gw = await startGateway(t, `
+services:
+  odd: { urls: [${origin.url}] }
+routes:
+  - { proxy: /plain, service: odd }
+  - { proxy: /cached, service: odd, cache: { mode: http } }
+`)
+  for (const path of ['/plain', '/cached', '/plain']) {
+    const res = await request(`${gw.url}${path}`)
+    t.equal(res.statusCode, 502, path)
+    t.match(await problem(res), { status: 502, code: 'JUNCTION_UPSTREAM_FAILED', service: 'odd' })
+  }
+})

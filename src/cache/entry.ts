@@ -28,6 +28,12 @@ export interface CacheEntry {
   readonly staleUntil: number
   /** End of the stale-if-error window (≥ freshUntil). */
   readonly staleIfErrorUntil: number
+  /**
+   * When the entry leaves both tiers (≥ both stale windows): later than them when the
+   * upstream gave a validator, so a stale entry can be revalidated (a conditional request,
+   * 304) instead of fetched again.
+   */
+  readonly keepUntil: number
   readonly etag: string
   /** Every tag, implicit ones (route, URI) included. */
   readonly tags: readonly string[]
@@ -45,6 +51,8 @@ interface Meta {
   f: number
   w: number
   e: number
+  /** keepUntil; absent in entries written before it existed (then the last stale window). */
+  k?: number
   t: string
   g: string[]
   q: number
@@ -55,11 +63,18 @@ const MAGIC = 0x4a43 // "JC"
 const VERSION = 1
 const HEAD = 7
 
-/** Hop-by-hop fields (RFC 9110 §7.6.1) and fields the cache computes itself. */
-const NOT_STORED = new Set([
+/** Hop-by-hop fields (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = [
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'age', 'x-cache', 'set-cookie'
-])
+  'proxy-authentication-info', 'te', 'trailer', 'transfer-encoding', 'upgrade'
+]
+/** Hop-by-hop fields and fields the cache computes itself. */
+const NOT_STORED = new Set([...HOP_BY_HOP, 'content-length', 'age', 'x-cache', 'set-cookie'])
+/**
+ * Fields a 304 does not replace (RFC 9111 §3.2: those the stored body depends on, and
+ * Content-Length); the stored ETag stays too, as it names the stored body.
+ */
+const KEPT_ON_304 = new Set([...HOP_BY_HOP, 'content-length', 'content-encoding', 'content-range', 'content-md5', 'etag', 'x-cache'])
 
 /** The header lines worth storing: no hop-by-hop, nothing we recompute, minus `strip`. */
 export function storedHeaders (headers: HttpHeaders, strip: readonly string[] = []): Array<[string, string]> {
@@ -70,6 +85,45 @@ export function storedHeaders (headers: HttpHeaders, strip: readonly string[] = 
     if (value === undefined || drop.has(lower)) continue
     if (typeof value === 'string') out.push([lower, value])
     else for (const v of value) out.push([lower, v])
+  }
+  return out
+}
+
+/** The upstream's validators of a stored response, for a conditional request (RFC 9110 §13.1). */
+export interface Validators {
+  readonly etag?: string
+  readonly lastModified?: string
+}
+
+/** The entry's own validators (never the ETag the cache made from the body), or undefined. */
+export function validatorsOf (entry: CacheEntry): Validators | undefined {
+  let etag: string | undefined
+  let lastModified: string | undefined
+  for (const [name, value] of entry.headers) {
+    if (name === 'etag') etag ??= value
+    else if (name === 'last-modified') lastModified ??= value
+  }
+  if (etag === undefined && lastModified === undefined) return undefined
+  return { ...(etag === undefined ? {} : { etag }), ...(lastModified === undefined ? {} : { lastModified }) }
+}
+
+/**
+ * The stored response freshened by a 304 (RFC 9111 §4.3.4): every field of the 304
+ * replaces the stored one, except hop-by-hop fields and those in KEPT_ON_304. The result
+ * is judged like a new response (storability, freshness), so a 304 saying no-store or
+ * setting a cookie is not stored.
+ */
+export function freshenedHeaders (entry: CacheEntry, notModified: HttpHeaders): Record<string, string | string[]> {
+  const keep = new Set([...KEPT_ON_304, ...headerList(notModified, 'connection')])
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of entry.headers) {
+    const had = out[name]
+    out[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value]
+  }
+  for (const [name, value] of Object.entries(notModified)) {
+    const lower = name.toLowerCase()
+    if (value === undefined || keep.has(lower)) continue
+    out[lower] = typeof value === 'string' ? value : [...value]
   }
   return out
 }
@@ -91,6 +145,7 @@ export function encodeEntry (entry: CacheEntry): Buffer {
     f: entry.freshUntil,
     w: entry.staleUntil,
     e: entry.staleIfErrorUntil,
+    k: entry.keepUntil,
     t: entry.etag,
     g: [...entry.tags],
     q: entry.stamp,
@@ -126,6 +181,7 @@ export function decodeEntry (buf: Buffer): CacheEntry | undefined {
     freshUntil: meta.f,
     staleUntil: meta.w,
     staleIfErrorUntil: meta.e,
+    keepUntil: meta.k ?? Math.max(meta.w, meta.e),
     etag: meta.t,
     tags: meta.g,
     stamp: meta.q,

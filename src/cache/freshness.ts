@@ -45,10 +45,25 @@ export function explicitLifetime (headers: HttpHeaders, cc: CacheControl = parse
   return undefined
 }
 
+/**
+ * The upstream's Age in ms: 0 when absent, null when it is not exactly one delta-seconds
+ * (`abc`, `-1`, `1.5`, `7200;x=y`, a list, several lines). RFC 9111 §5.1 would use the
+ * first member of a list; we do not trust an age we cannot read at all, so such a
+ * response counts as stale (never served fresh), which a cache may always do.
+ */
+export function upstreamAgeMs (headers: HttpHeaders): number | null {
+  const value = headers.age
+  if (value === undefined) return 0
+  if (typeof value !== 'string') return value.length === 1 ? upstreamAgeMs({ age: value[0] }) : null
+  const seconds = deltaSeconds(value.trim())
+  return seconds === null ? null : seconds * 1000
+}
+
 /** Returns undefined when `mode: http` finds no explicit freshness (not storable). */
 export function lifetimes (headers: HttpHeaders, policy: CachePolicy, incomplete = false): Lifetimes | undefined {
   const cc = parseCacheControl(headers['cache-control'])
-  const initialAgeMs = (deltaSeconds(headerFirst(headers, 'age')?.trim()) ?? 0) * 1000
+  const age = upstreamAgeMs(headers)
+  const initialAgeMs = age ?? 0
   let result: Lifetimes
   if (policy.mode === 'ttl') {
     result = {
@@ -68,7 +83,7 @@ export function lifetimes (headers: HttpHeaders, policy: CachePolicy, incomplete
       return (s ?? 0) * 1000
     }
     result = {
-      freshMs: lifetime * 1000 - initialAgeMs,
+      freshMs: age === null ? 0 : lifetime * 1000 - initialAgeMs,
       staleWhileRevalidateMs: window('stale-while-revalidate', policy.staleWhileRevalidateMs),
       staleIfErrorMs: window('stale-if-error', policy.staleIfErrorMs),
       initialAgeMs

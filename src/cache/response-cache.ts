@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Store } from '../store/store.js'
-import { decodeEntry, encodeEntry, entrySize, storedHeaders, type CacheEntry } from './entry.js'
+import { decodeEntry, encodeEntry, entrySize, freshenedHeaders, storedHeaders, validatorsOf, type CacheEntry, type Validators } from './entry.js'
 import { bodyEtag, ifNoneMatchMatches } from './etag.js'
 import { headerFirst } from './header-value.js'
 import { requestRule, storability } from './storability.js'
@@ -43,6 +43,11 @@ export interface ResponseCacheOptions {
   readonly lockTtlMs?: number
   /** How long a request waits for another instance's fill before fetching itself (default 3 s). */
   readonly lockWaitMs?: number
+  /**
+   * How long an entry with a validator (upstream ETag or Last-Modified) is kept after its
+   * stale windows, to be revalidated with a conditional request (default 5 min).
+   */
+  readonly revalidateKeepMs?: number
   /** Poll interval while waiting for another instance's fill (default 20 ms). */
   readonly lockPollMs?: number
   /** How long a tag stamp read from the store is trusted without a message (default 1 s). */
@@ -68,6 +73,8 @@ export interface CacheRequest {
   readonly keyHeaders?: readonly string[]
   /** Tags templated from the request (route params); response tags come with the response. */
   readonly tags?: readonly string[]
+  /** This route's cross-instance fill lock; default: the cache's lockTtlMs / lockWaitMs. */
+  readonly lock?: { readonly ttlMs: number, readonly waitMs: number }
 }
 
 export interface CacheResult {
@@ -80,7 +87,12 @@ export interface CacheResult {
   readonly reason?: string
 }
 
-export type Fetch = () => Promise<UpstreamResponse>
+/**
+ * Calls the upstream. `validators` (from a stored response) ask for a conditional request
+ * (If-None-Match / If-Modified-Since): a fetch that honours them may get a 304, which
+ * freshens the stored response; one that ignores them (a compose route) just answers.
+ */
+export type Fetch = (validators?: Validators) => Promise<UpstreamResponse>
 
 export interface CacheStats {
   readonly l1Entries: number
@@ -89,16 +101,27 @@ export interface CacheStats {
   readonly hits: number
   readonly misses: number
   readonly stale: number
+  readonly revalidated: number
   readonly bypasses: number
 }
 
 /** What one fill produced, shared by every request that waited on it. */
 type FillOutcome =
-  | { readonly kind: 'response', readonly response: UpstreamResponse, readonly entry: CacheEntry | undefined, readonly shareable: boolean, readonly reason: string | undefined }
+  | { readonly kind: 'response', readonly response: UpstreamResponse, readonly entry: CacheEntry | undefined, readonly shareable: boolean, readonly reason: string | undefined, readonly revalidated?: boolean }
   | { readonly kind: 'cached', readonly entry: CacheEntry }
   | { readonly kind: 'error', readonly error: unknown }
   /** Another instance held the lock and stored nothing usable in time: fetch yourself. */
   | { readonly kind: 'alone' }
+
+/** How a fill runs. */
+interface Fill {
+  /** The stored entry past its freshness, if any: its validators make the request conditional. */
+  readonly stale?: CacheEntry | undefined
+  /** An entry within stale-if-error exists: a 5xx answer must not replace it. */
+  readonly keepOnError?: boolean
+  /** True once the key was purged during the fill: the answer is then not stored. */
+  readonly poisoned?: () => boolean
+}
 
 interface Message {
   readonly from: string
@@ -133,13 +156,14 @@ export class ResponseCache {
   private readonly refreshingKeys = new Set<string>()
   private unsubscribe: (() => Promise<void>) | undefined
   private closed = false
-  private readonly counters = { fetches: 0, hits: 0, misses: 0, stale: 0, bypasses: 0 }
+  private readonly counters = { fetches: 0, hits: 0, misses: 0, stale: 0, revalidated: 0, bypasses: 0 }
 
   private readonly maxEntryBytes: number
   private readonly maxEntryTtlMs: number
   private readonly lockTtlMs: number
   private readonly lockWaitMs: number
   private readonly lockPollMs: number
+  private readonly revalidateKeepMs: number
   private readonly channel: string
   private readonly onError: (err: Error, during: string) => void
 
@@ -150,6 +174,7 @@ export class ResponseCache {
     this.lockTtlMs = opts.lockTtlMs ?? 5000
     this.lockWaitMs = opts.lockWaitMs ?? 3000
     this.lockPollMs = opts.lockPollMs ?? 20
+    this.revalidateKeepMs = opts.revalidateKeepMs ?? 5 * 60_000
     this.channel = opts.channel ?? 'cache:invalidate'
     this.onError = opts.onError ?? (() => {})
     const l1MaxBytes = opts.l1MaxBytes ?? 64 * 1024 * 1024
@@ -182,24 +207,34 @@ export class ResponseCache {
     const rule = requestRule(req.method, req.headers, req.policy)
     if (!rule.use) return this.passThrough(await this.fetchCounted(fetch), 'BYPASS', rule.reason)
 
+    // The hot path: a fresh L1 entry whose tag stamps are all cached answers without
+    // awaiting anything (no store round trip, no promise chain).
+    const local = this.l1.get(req.key)
+    if (local !== undefined && Date.now() < local.freshUntil && (!rule.authorized || local.authorizedOk) &&
+      this.tagIndex.currentIfKnown(local.tags, local.stamp) === true) {
+      return this.fromEntry(local, 'HIT')
+    }
+
     let entry = await this.lookup(req.key)
     if (entry !== undefined && rule.authorized && !entry.authorizedOk) entry = undefined
     const now = Date.now()
     if (entry !== undefined && now < entry.freshUntil) return this.fromEntry(entry, 'HIT')
     if (entry !== undefined && now < entry.staleUntil) {
-      this.refreshInBackground(req, fetch)
+      this.refreshInBackground(req, fetch, entry)
       return this.fromEntry(entry, 'STALE')
     }
     const forError = entry !== undefined && now < entry.staleIfErrorUntil ? entry : undefined
+    // A stale entry (kept for its validators) makes the fill a conditional request.
+    const fill: Fill = { stale: entry, keepOnError: forError !== undefined }
 
     // Requests with Authorization (route not keyed by identity) and request no-store fetch
     // on their own: their answers may be personal, so nobody waits on them.
     if (rule.authorized || !rule.store) {
-      const outcome = await this.fill({ ...req, authorized: rule.authorized }, fetch, rule.store)
+      const outcome = await this.fill({ ...req, authorized: rule.authorized }, fetch, rule.store, fill)
       return this.finish(outcome, forError, rule.authorized ? 'authorization' : undefined)
     }
 
-    return this.finish(await this.coalescedFill(req, fetch), forError, undefined)
+    return this.finish(await this.coalescedFill(req, fetch, fill), forError, undefined)
   }
 
   /** Turns a fill outcome into this request's answer. */
@@ -214,7 +249,7 @@ export class ResponseCache {
         throw new Error('unreachable: a lone fill is retried by serve()')
       case 'response': {
         if (ERROR_STATUSES.has(outcome.response.status) && forError !== undefined) return this.fromEntry(forError, 'STALE')
-        if (outcome.entry !== undefined) return this.fromEntry(outcome.entry, 'MISS')
+        if (outcome.entry !== undefined) return this.fromEntry(outcome.entry, outcome.revalidated === true ? 'REVALIDATED' : 'MISS')
         const status: CacheStatus = bypassReason !== undefined ? 'BYPASS' : 'MISS'
         return this.passThrough(outcome.response, status, outcome.reason ?? bypassReason)
       }
@@ -225,21 +260,22 @@ export class ResponseCache {
    * One fill per key in this process. Waiters get the leader's outcome when it may be
    * shared; a personal answer (Set-Cookie, private, no-store) makes each waiter fetch its own.
    */
-  private async coalescedFill (req: CacheRequest, fetch: Fetch): Promise<FillOutcome> {
+  private async coalescedFill (req: CacheRequest, fetch: Fetch, how: Fill): Promise<FillOutcome> {
     const running = this.inFlight.get(req.key)
     if (running !== undefined) {
       const outcome = await running.promise
       // 'alone' only comes from a background refresh that found another instance at work.
-      if (outcome.kind === 'alone' || (outcome.kind === 'response' && !outcome.shareable)) return await this.fill(req, fetch, true)
+      if (outcome.kind === 'alone' || (outcome.kind === 'response' && !outcome.shareable)) return await this.fill(req, fetch, true, how)
       return outcome
     }
     const slot = { promise: undefined as unknown as Promise<FillOutcome>, poisoned: false }
+    const poisoned = { ...how, poisoned: () => slot.poisoned }
     slot.promise = (async () => {
       try {
-        const outcome = await this.lockedFill(req, fetch, () => slot.poisoned)
+        const outcome = await this.lockedFill(req, fetch, poisoned)
         // Another instance held the lock and left nothing usable: this process fetches
         // once, for all of its waiters.
-        return outcome.kind === 'alone' ? await this.fill(req, fetch, true, () => slot.poisoned) : outcome
+        return outcome.kind === 'alone' ? await this.fill(req, fetch, true, poisoned) : outcome
       } finally {
         if (this.inFlight.get(req.key) === slot) this.inFlight.delete(req.key)
       }
@@ -253,24 +289,25 @@ export class ResponseCache {
    * polls L2 for the winner's entry, and fetches on its own when the winner finishes
    * without storing one or the wait runs out. Every loop here is bounded.
    */
-  private async lockedFill (req: CacheRequest, fetch: Fetch, poisoned: () => boolean): Promise<FillOutcome> {
+  private async lockedFill (req: CacheRequest, fetch: Fetch, how: Fill): Promise<FillOutcome> {
+    const lockWaitMs = req.lock?.waitMs ?? this.lockWaitMs
     let locked: boolean
     try {
-      locked = await this.store.setIfAbsent(lockKey(req.key), this.instanceId, { ttlMs: this.lockTtlMs })
+      locked = await this.store.setIfAbsent(lockKey(req.key), this.instanceId, { ttlMs: req.lock?.ttlMs ?? this.lockTtlMs })
     } catch (err) {
       this.onError(toError(err), 'lock')
       locked = true // no store, no lock: fetch (the store is down for everyone)
     }
     if (locked) {
       try {
-        return await this.fill(req, fetch, true, poisoned)
+        return await this.fill(req, fetch, true, how)
       } finally {
         this.store.delete([lockKey(req.key)]).catch(err => this.onError(toError(err), 'unlock'))
       }
     }
     const waitStart = Date.now()
-    const rounds = Math.max(1, Math.ceil(this.lockWaitMs / this.lockPollMs))
-    for (let i = 0; i < rounds && Date.now() - waitStart < this.lockWaitMs; i++) {
+    const rounds = Math.max(1, Math.ceil(lockWaitMs / this.lockPollMs))
+    for (let i = 0; i < rounds && Date.now() - waitStart < lockWaitMs; i++) {
       await sleep(this.lockPollMs)
       const entry = await this.readL2(req.key)
       if (entry !== undefined && Date.now() < entry.freshUntil) {
@@ -303,28 +340,39 @@ export class ResponseCache {
    * lands in between is caught too).
    */
   private async fill (
-    req: CacheRequest & { authorized?: boolean }, fetch: Fetch, mayStore: boolean,
-    poisoned: () => boolean = () => false
+    req: CacheRequest & { authorized?: boolean }, fetch: Fetch, mayStore: boolean, how: Fill
   ): Promise<FillOutcome> {
+    const poisoned = how.poisoned ?? (() => false)
     let stamp: number | undefined
     try {
       stamp = await this.tagIndex.snapshot()
     } catch (err) {
       this.onError(toError(err), 'snapshot')
     }
+    const validators = how.stale === undefined ? undefined : validatorsOf(how.stale)
     let response: UpstreamResponse
     try {
-      response = await this.fetchCounted(fetch)
+      response = await this.fetchCounted(fetch, validators)
     } catch (error) {
       return { kind: 'error', error }
     }
+    let revalidated = false
+    if (response.status === 304 && validators !== undefined && how.stale !== undefined) {
+      // The stored body is still good: the stored response, freshened by the 304's fields,
+      // is judged (storable? how fresh?) like a new response. Its tags are the stored ones.
+      const stale = how.stale
+      response = { status: stale.status, headers: freshenedHeaders(stale, response.headers), body: stale.body, tags: stale.tags.filter(tag => tag !== routeTag(req.route)) }
+      revalidated = true
+    }
+    // A 5xx does not replace an entry that stale-if-error can still serve.
+    if (how.keepOnError === true && ERROR_STATUSES.has(response.status)) return { kind: 'response', response, entry: undefined, shareable: true, reason: 'error-kept-stale' }
     const verdict = storability({
       request: { headers: req.headers, authorized: req.authorized === true, store: mayStore },
       response,
       policy: req.policy,
       keyHeaders: (req.keyHeaders ?? []).map(h => h.toLowerCase())
     })
-    if (!verdict.storable) return { kind: 'response', response, entry: undefined, shareable: verdict.shareable, reason: verdict.reason }
+    if (!verdict.storable) return { kind: 'response', response, entry: undefined, shareable: verdict.shareable, reason: verdict.reason, revalidated }
     if (response.body.length > this.maxEntryBytes) return { kind: 'response', response, entry: undefined, shareable: true, reason: 'too-large' }
     if (stamp === undefined) return { kind: 'response', response, entry: undefined, shareable: true, reason: 'store-unavailable' }
 
@@ -334,6 +382,9 @@ export class ResponseCache {
     const cap = now + this.maxEntryTtlMs
     const explicit = [...(req.tags ?? []), ...(response.tags ?? []), uriTag(req.path)]
     const tags = [...new Set([...explicit, routeTag(req.route)])]
+    const staleUntil = Math.min(cap, Math.max(freshUntil, freshUntil + t.staleWhileRevalidateMs))
+    const staleIfErrorUntil = Math.min(cap, Math.max(freshUntil, freshUntil + t.staleIfErrorMs))
+    const lastUse = Math.max(staleUntil, staleIfErrorUntil)
     const entry: CacheEntry = {
       status: response.status,
       headers: storedHeaders(response.headers, verdict.stripFields),
@@ -341,14 +392,15 @@ export class ResponseCache {
       storedAt: now,
       initialAgeMs: t.initialAgeMs,
       freshUntil,
-      staleUntil: Math.min(cap, Math.max(freshUntil, freshUntil + t.staleWhileRevalidateMs)),
-      staleIfErrorUntil: Math.min(cap, Math.max(freshUntil, freshUntil + t.staleIfErrorMs)),
+      staleUntil,
+      staleIfErrorUntil,
+      keepUntil: verdict.revalidatable ? Math.min(cap, Math.max(lastUse, now) + this.revalidateKeepMs) : lastUse,
       etag: headerFirst(response.headers, 'etag') ?? bodyEtag(response.body),
       tags,
       stamp,
       authorizedOk: verdict.authorizedOk
     }
-    const ttlMs = Math.max(entry.staleUntil, entry.staleIfErrorUntil) - now
+    const ttlMs = entry.keepUntil - now
     if (ttlMs <= 0) return { kind: 'response', response, entry: undefined, shareable: true, reason: 'no-freshness' }
     try {
       // The route tag is not indexed: its set would hold every key of the route. Purging
@@ -366,21 +418,21 @@ export class ResponseCache {
       return { kind: 'response', response, entry: undefined, shareable: true, reason: 'store-unavailable' }
     }
     this.putLocal(req.key, entry)
-    return { kind: 'response', response, entry, shareable: true, reason: undefined }
+    return { kind: 'response', response, entry, shareable: true, reason: undefined, revalidated }
   }
 
   /** One refresh per key: in this process (a key set), across instances (the lock). */
-  private refreshInBackground (req: CacheRequest, fetch: Fetch): void {
+  private refreshInBackground (req: CacheRequest, fetch: Fetch, stale: CacheEntry): void {
     if (this.closed || this.refreshingKeys.has(req.key) || this.inFlight.has(req.key)) return
     this.refreshingKeys.add(req.key)
     const slot = { promise: undefined as unknown as Promise<FillOutcome>, poisoned: false }
     const run = (async (): Promise<FillOutcome> => {
       let locked = false
       try {
-        locked = await this.store.setIfAbsent(lockKey(req.key), this.instanceId, { ttlMs: this.lockTtlMs })
+        locked = await this.store.setIfAbsent(lockKey(req.key), this.instanceId, { ttlMs: req.lock?.ttlMs ?? this.lockTtlMs })
         // Another instance is refreshing it: its entry will reach us through L2.
         if (!locked) return { kind: 'alone' }
-        return await this.fill(req, fetch, true, () => slot.poisoned)
+        return await this.fill(req, fetch, true, { stale, keepOnError: true, poisoned: () => slot.poisoned })
       } catch (err) {
         this.onError(toError(err), 'refresh')
         return { kind: 'error', error: err }
@@ -397,9 +449,9 @@ export class ResponseCache {
     run.finally(() => this.refreshing.delete(run)).catch(() => {})
   }
 
-  private async fetchCounted (fetch: Fetch): Promise<UpstreamResponse> {
+  private async fetchCounted (fetch: Fetch, validators?: Validators): Promise<UpstreamResponse> {
     this.counters.fetches++
-    return await fetch()
+    return await (validators === undefined ? fetch() : fetch(validators))
   }
 
   // --- tiers -----------------------------------------------------------------------------
@@ -443,12 +495,12 @@ export class ResponseCache {
     }
     const entry = raw === null ? undefined : decodeEntry(raw)
     if (entry === undefined) return undefined
-    if (Date.now() >= Math.max(entry.staleUntil, entry.staleIfErrorUntil)) return undefined
+    if (Date.now() >= entry.keepUntil) return undefined
     return (await this.current(entry)) ? entry : undefined
   }
 
   private putLocal (key: string, entry: CacheEntry): void {
-    const ttl = Math.max(entry.staleUntil, entry.staleIfErrorUntil) - Date.now()
+    const ttl = entry.keepUntil - Date.now()
     if (ttl <= 0 || this.closed) return
     this.l1.set(key, entry, { ttl })
     // set() may have refused it (larger than maxEntrySize): index only what is there.
@@ -510,6 +562,7 @@ export class ResponseCache {
     if (status === 'HIT') this.counters.hits++
     else if (status === 'MISS') this.counters.misses++
     else if (status === 'STALE') this.counters.stale++
+    else if (status === 'REVALIDATED') this.counters.revalidated++
     else this.counters.bypasses++
   }
 

@@ -9,6 +9,7 @@
  * caller's answer to another). A request without the identity header is keyed as
  * anonymous and keeps the Authorization rule.
  */
+import { LRUCache } from 'lru-cache'
 import type { CacheRouteConfig } from '../config/cache-block.js'
 import { cacheKey } from './cache-key.js'
 import type { CacheRequest } from './response-cache.js'
@@ -36,6 +37,12 @@ export class RouteCache {
   readonly keyHeaders: readonly string[]
   readonly #shared: CachePolicy
   readonly #perCaller: CachePolicy
+  /**
+   * Raw request parts → cache key. The canonical form (query parsed and sorted) and its
+   * sha256 were the largest cost of an L1 hit; hot URLs repeat, so they are remembered
+   * (bounded). The raw parts as a JSON array cannot collide: equal arrays, equal keys.
+   */
+  readonly #keys = new LRUCache<string, string>({ max: 10_000 })
 
   /** `varyHeaders`: request headers the route's answer depends on anyway (a compose route's forwarded headers). */
   constructor (route: string, config: CacheRouteConfig, varyHeaders: readonly string[] = []) {
@@ -60,16 +67,23 @@ export class RouteCache {
     const identityHeader = this.config.key.identity
     const raw = identityHeader === undefined ? undefined : req.headers[identityHeader]
     const identity = raw === undefined ? undefined : typeof raw === 'string' ? raw : raw.join(', ')
-    const key = cacheKey({
-      route: this.route,
-      method: req.keyMethod,
-      path: req.path,
-      query: req.query,
-      queryKeys: this.config.key.query ?? '*',
-      headers: req.headers,
-      headerKeys: this.keyHeaders,
-      ...(identity === undefined ? {} : { identity })
-    })
+    const parts: Array<string | readonly string[] | undefined> = [req.keyMethod, req.path, req.query, identity]
+    for (const name of this.keyHeaders) parts.push(req.headers[name])
+    const memo = JSON.stringify(parts)
+    let key = this.#keys.get(memo)
+    if (key === undefined) {
+      key = cacheKey({
+        route: this.route,
+        method: req.keyMethod,
+        path: req.path,
+        query: req.query,
+        queryKeys: this.config.key.query ?? '*',
+        headers: req.headers,
+        headerKeys: this.keyHeaders,
+        ...(identity === undefined ? {} : { identity })
+      })
+      this.#keys.set(memo, key)
+    }
     return {
       key,
       method: req.method,
@@ -78,7 +92,8 @@ export class RouteCache {
       path: req.path,
       policy: identity === undefined ? this.#shared : this.#perCaller,
       keyHeaders: this.keyHeaders,
-      tags: this.tags.requestTags(req.params)
+      tags: this.tags.requestTags(req.params),
+      lock: this.config.lock
     }
   }
 }

@@ -11,7 +11,7 @@
  * waiter then fetches its own.
  */
 import { parseCacheControl } from './cache-control.js'
-import { lifetimes, type Lifetimes } from './freshness.js'
+import { explicitLifetime, lifetimes, type Lifetimes } from './freshness.js'
 import { headerList } from './header-value.js'
 import type { CachePolicy, HttpHeaders } from './types.js'
 
@@ -47,6 +47,8 @@ export type Storability =
     readonly authorizedOk: boolean
     /** Fields a qualified `no-cache="..."` forbids reusing: stored without them. */
     readonly stripFields: readonly string[]
+    /** The upstream gave a validator (ETag, Last-Modified): worth keeping past freshness. */
+    readonly revalidatable: boolean
   }
   | { readonly storable: false, readonly reason: NotStorable, readonly shareable: boolean }
 
@@ -58,9 +60,28 @@ export interface StorabilityInput {
   readonly keyHeaders: readonly string[]
 }
 
-function statusAllowed (status: number, policy: CachePolicy): boolean {
-  if (status >= 200 && status < 300 && status !== 206) return true
+/**
+ * 2xx (not 206) and the route's `extraStatuses`; in `mode: http` also any other final
+ * status the upstream gave explicit freshness (RFC 9111 §3: storing is not limited to
+ * 200 when the response says how long it is fresh).
+ */
+function statusAllowed (status: number, policy: CachePolicy, explicitFreshness: boolean): boolean {
+  if (status === 206) return false
+  if (status >= 200 && status < 300) return true
+  if (policy.mode === 'http' && explicitFreshness && status >= 200 && status < 600) return true
   return policy.extraStatuses?.includes(status) ?? false
+}
+
+/** Final statuses RFC 9110 §15 defines: those a cache "understands" (must-understand, §5.2.2.3). */
+const UNDERSTOOD = new Set([
+  200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 305, 307, 308,
+  400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 426,
+  500, 501, 502, 503, 504, 505
+])
+
+/** The upstream gave a validator: a stale copy can be revalidated with a conditional request. */
+function hasValidator (headers: HttpHeaders): boolean {
+  return headers.etag !== undefined || headers['last-modified'] !== undefined
 }
 
 export function storability ({ request, response, policy, keyHeaders }: StorabilityInput): Storability {
@@ -75,9 +96,14 @@ export function storability ({ request, response, policy, keyHeaders }: Storabil
   if (request.authorized && !authorizedOk) return { storable: false, reason: 'authorization', shareable: false }
 
   if (!request.store) return { storable: false, reason: 'request-no-store', shareable: true }
-  if (!statusAllowed(response.status, policy)) return { storable: false, reason: 'status', shareable: true }
-  // Bare no-cache: storable but never reusable without revalidation, which we do not do.
-  if (cc.bare('no-cache')) return { storable: false, reason: 'no-cache', shareable: true }
+  const explicit = policy.mode === 'http' && explicitLifetime(response.headers, cc) !== undefined
+  if (!statusAllowed(response.status, policy, explicit)) return { storable: false, reason: 'status', shareable: true }
+  // must-understand: stored only when the status code's caching rules are known to us.
+  if (cc.has('must-understand') && !UNDERSTOOD.has(response.status)) return { storable: false, reason: 'status', shareable: true }
+  const validator = hasValidator(response.headers)
+  // Bare no-cache: storable, but never reused without a successful revalidation
+  // (§5.2.2.4); kept only when it can be revalidated, and never served stale.
+  if (cc.bare('no-cache') && !validator) return { storable: false, reason: 'no-cache', shareable: true }
   const vary = headerList(response.headers, 'vary')
   if (vary.some(field => field === '*' || !keyHeaders.includes(field))) {
     // The key would not tell the variants apart: storing one would serve it for all.
@@ -85,9 +111,12 @@ export function storability ({ request, response, policy, keyHeaders }: Storabil
   }
   const incomplete = response.incomplete === true
   if (incomplete && (policy.incompleteTtlMs ?? 0) <= 0) return { storable: false, reason: 'incomplete', shareable: true }
-  const times = lifetimes(response.headers, policy, incomplete)
-  if (times === undefined || (times.freshMs <= 0 && times.staleWhileRevalidateMs <= 0 && times.staleIfErrorMs <= 0)) {
-    return { storable: false, reason: 'no-freshness', shareable: true }
+  let times = lifetimes(response.headers, policy, incomplete)
+  const mustRevalidate = cc.bare('no-cache')
+  if (mustRevalidate || times === undefined || (times.freshMs <= 0 && times.staleWhileRevalidateMs <= 0 && times.staleIfErrorMs <= 0)) {
+    // Nothing to serve without asking the upstream first: worth storing only to revalidate.
+    if (!validator || incomplete) return { storable: false, reason: mustRevalidate ? 'no-cache' : 'no-freshness', shareable: true }
+    times = { freshMs: 0, staleWhileRevalidateMs: 0, staleIfErrorMs: 0, initialAgeMs: times?.initialAgeMs ?? 0 }
   }
-  return { storable: true, lifetimes: times, authorizedOk, stripFields: cc.fields('no-cache') }
+  return { storable: true, lifetimes: times, authorizedOk, stripFields: cc.fields('no-cache'), revalidatable: validator }
 }

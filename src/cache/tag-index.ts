@@ -113,6 +113,20 @@ export class TagIndex {
   }
 
   /**
+   * The answer of isCurrent from the local stamp cache alone, without waiting: undefined
+   * when a tag's stamp is not cached (the caller then asks isCurrent).
+   */
+  currentIfKnown (tags: readonly string[], stamp: number): boolean | undefined {
+    let known = true
+    for (const tag of tags) {
+      const c = this.stamps.get(tag)
+      if (c === undefined) known = false
+      else if (c > stamp) return false
+    }
+    return known ? true : undefined
+  }
+
+  /**
    * True when none of `tags` was invalidated after `stamp`. `fresh` reads the store
    * instead of the local stamp cache (a fill's final check).
    */
@@ -120,13 +134,8 @@ export class TagIndex {
     if (tags.length === 0) return true
     // The synchronous path (every stamp cached) keeps L1 hits off the network.
     if (!fresh) {
-      let allCached = true
-      for (const tag of tags) {
-        const c = this.stamps.get(tag)
-        if (c === undefined) allCached = false
-        else if (c > stamp) return false
-      }
-      if (allCached) return true
+      const known = this.currentIfKnown(tags, stamp)
+      if (known !== undefined) return known
     }
     const seqs = await Promise.all(tags.map(tag => this.stampOf(tag, fresh)))
     return seqs.every(seq => seq <= stamp)

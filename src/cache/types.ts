@@ -40,4 +40,5 @@ export interface CachePolicy {
   readonly incompleteTtlMs?: number
 }
 
-export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS'
+/** REVALIDATED: a stale entry the upstream confirmed with a 304 (its body was not sent again). */
+export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS'

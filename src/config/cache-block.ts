@@ -25,7 +25,10 @@ import { eachPlaceholder, parseTemplate, placeholders, type Template } from '../
 /** Defaults of the top-level `cache:` settings (ResponseCache's own defaults). */
 export const CACHE_DEFAULTS = {
   l1MaxBytes: 64 * 1024 * 1024,
-  maxEntryBytes: 1024 * 1024
+  maxEntryBytes: 1024 * 1024,
+  /** The cross-instance fill lock (`cache.lock` of a route). */
+  lockTtlMs: 5000,
+  lockWaitMs: 3000
 } as const
 
 /** The part name proxy-route tags read the upstream's JSON body through. */
@@ -67,6 +70,10 @@ export const CacheBlockSchema = Type.Object({
     headers: Type.Optional(Type.Array(NonEmptyString('A request header name.'), { uniqueItems: true, description: 'Request headers that select the cached variant, e.g. [accept-language]; also the headers a response may Vary on. Default: none.' })),
     identity: Type.Optional(NonEmptyString('A request header naming the caller, e.g. authorization or x-user-id (set by a trusted front): its value is part of the key, so answers to requests carrying it are cached per caller despite Authorization. Default: none (requests with Authorization are cached only when the response is public).'))
   }, { additionalProperties: false, description: 'What the cache key is made of besides the route, method and path.' })),
+  lock: Type.Optional(Type.Object({
+    ttl: Type.Optional(duration('How long the instance filling a key holds the cross-instance lock at most; it is released when the fill ends, this only frees it after a crash. Keep it above the service\'s usual answer time. Default 5s.')),
+    wait: Type.Optional(duration('How long a request waits for another instance\'s fill of the same key before calling the service itself. Default 3s.'))
+  }, { additionalProperties: false, description: 'The lock that makes concurrent misses on several instances one call to the service (docs/cache.md#coalescing).' })),
   tags: Type.Optional(Type.Array(NonEmptyString('A tag template, e.g. user:{params.id} or company:{company.id} (compose routes), product:{response.id} (proxy routes).'), {
     uniqueItems: true,
     description: 'Tags of every cached answer; a write route listing one in write.invalidate (or an admin purge) drops the answers carrying it. Every answer is also tagged route:<path> and uri:<request path>.'
@@ -108,6 +115,8 @@ export interface CacheRouteConfig {
   }
   /** Tag templates (src/compose/template.ts grammar). */
   readonly tags: readonly string[]
+  /** The cross-instance fill lock. */
+  readonly lock: { readonly ttlMs: number, readonly waitMs: number }
 }
 
 export interface CacheSettings {
@@ -174,6 +183,7 @@ function composeSources (route: Record<string, unknown>): ComposeSources {
 function checkBlock (block: Record<string, unknown>, sources: TagSources, at: PathSegment[], issues: ConfigIssue[]): void {
   const where = (...more: PathSegment[]): string => formatPath([...at, ...more])
   for (const key of ['ttl', 'staleWhileRevalidate', 'staleIfError', 'incompleteTtl'] as const) checkDuration(block[key], [...at, key], issues)
+  if (isObject(block.lock)) for (const key of ['ttl', 'wait'] as const) checkDuration(block.lock[key], [...at, 'lock', key], issues)
   const mode = block.mode ?? 'ttl'
   if (mode === 'ttl' && block.ttl === undefined) {
     issues.push({ path: where('ttl'), message: 'required with mode: ttl (the default); e.g. ttl: 30s, or mode: http to follow the service\'s Cache-Control' })
@@ -263,7 +273,11 @@ export function normaliseCacheBlock (block: RawCacheBlock): CacheRouteConfig {
       headers: [...new Set((block.key?.headers ?? []).map(name => name.toLowerCase()))],
       identity: block.key?.identity?.toLowerCase()
     },
-    tags: [...(block.tags ?? [])]
+    tags: [...(block.tags ?? [])],
+    lock: {
+      ttlMs: block.lock?.ttl === undefined ? CACHE_DEFAULTS.lockTtlMs : ms(block.lock.ttl),
+      waitMs: block.lock?.wait === undefined ? CACHE_DEFAULTS.lockWaitMs : ms(block.lock.wait)
+    }
   }
 }
 

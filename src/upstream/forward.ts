@@ -60,6 +60,12 @@ export async function forward (service: ServicePool, req: ForwardRequest): Promi
       body: body ?? null,
       signal: req.signal
     })
+    if (res.statusCode < 100 || res.statusCode > 599) {
+      // HTTP has no such status (RFC 9110 §15): the service's answer is unusable, a 502.
+      res.body.on('error', () => {}) // destroying the body emits an abort error nobody awaits
+      res.body.destroy()
+      throw errors.upstreamFailed(service.config.name, new Error(`the service answered status ${res.statusCode}`))
+    }
     return {
       statusCode: res.statusCode,
       headers: clientResponseHeaders(res.headers),

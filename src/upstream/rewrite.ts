@@ -12,3 +12,16 @@ export function rewritePath (url: string, prefix: string, rewrite: string): stri
   if (path === '' || path.startsWith('?')) return '/' + path
   return path
 }
+
+/**
+ * The reverse of rewritePath for a path the service names (a Location, a
+ * Content-Location): the gateway path it is reachable at through this route, or
+ * undefined when it lies outside the route's `rewrite` target.
+ */
+export function gatewayPath (servicePath: string, prefix: string, rewrite: string): string | undefined {
+  const base = rewrite.endsWith('/') ? rewrite.slice(0, -1) : rewrite
+  if (base !== '' && servicePath !== base && !servicePath.startsWith(base + '/')) return undefined
+  const rest = servicePath.slice(base.length)
+  if (prefix === '/') return rest === '' ? '/' : rest
+  return rest === '/' ? prefix + '/' : prefix + rest
+}

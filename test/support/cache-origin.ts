@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
+import type { Validators } from '../../src/cache/entry.js'
 import type { Fetch } from '../../src/cache/response-cache.js'
 import type { HttpHeaders } from '../../src/cache/types.js'
 import { startOrigin } from './origin.js'
@@ -55,8 +56,12 @@ export async function startCacheOrigin (t: Teardown, initial: Reply | ((req: Inc
     count: () => served,
     get reply () { return state.reply },
     set reply (r) { state.reply = r },
-    fetch: (path = '/', headers = {}) => async () => {
-      const res = await request(origin.url + path, { headers })
+    fetch: (path = '/', headers = {}) => async (validators?: Validators) => {
+      // Like the proxy: the cache's validators become conditional headers.
+      const conditional = { ...headers }
+      if (validators?.etag !== undefined) conditional['if-none-match'] = validators.etag
+      if (validators?.lastModified !== undefined) conditional['if-modified-since'] = validators.lastModified
+      const res = await request(origin.url + path, { headers: conditional })
       const body = Buffer.from(await res.body.arrayBuffer())
       return { status: res.statusCode, headers: res.headers as HttpHeaders, body }
     },

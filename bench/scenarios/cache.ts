@@ -1,0 +1,85 @@
+/**
+ * Scenario 3: cache hits. The same ~1 KB JSON body answered by Junction from its cache
+ * (proxy route with `cache: { ttl: 1h }`, so after the warm-up every request is a hit)
+ * against a bare Fastify route returning it from memory, alternating targets round by
+ * round:
+ *
+ * - L1: the in-process tier (embedded store);
+ * - L2 embedded / L2 Redis: `cache.l1MaxBytes: 1`, so no entry fits in L1 and every hit
+ *   is read from the store (and checked against the tag stamps) — what a hit costs on an
+ *   instance that has not seen the key yet.
+ *
+ * Target: an L1 hit reaches ≥ 85% of the bare Fastify reply's req/s.
+ */
+import { join } from 'node:path'
+import { load, mean, type LoadResult } from '../lib/load.js'
+import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
+import { startRedis, type BenchRedis } from '../lib/redis.js'
+import type { BenchSettings, ScenarioReport } from '../lib/report.js'
+
+const CONFIG = (backend: string, l1MaxBytes?: number): string => `${l1MaxBytes === undefined ? '' : `cache: { l1MaxBytes: ${l1MaxBytes} }\n`}services:
+  backend: { urls: [${backend}] }
+routes:
+  - { proxy: /api, service: backend, rewrite: /, cache: { ttl: 1h } }
+`
+
+interface Target { readonly name: string, readonly url: string, readonly measured: Running }
+
+export async function cacheScenario (settings: BenchSettings): Promise<ScenarioReport> {
+  const cpu = settings.serverCpu
+  const started: Running[] = []
+  let redis: BenchRedis | undefined
+  try {
+    const backend = await startNode('backend', join(ROOT, 'bench/peers/backend.mjs'), { cpu })
+    started.push(backend)
+    // The baseline returns exactly the body the backend serves (and Junction caches).
+    const body = await (await fetch(`${backend.url}/users/1`)).text()
+    const bare = await startNode('bare fastify', join(ROOT, 'bench/peers/bare-fastify.mjs'), { cpu, env: { BODY: body } })
+    started.push(bare)
+    const l1 = await startJunction('junction L1', CONFIG(backend.url), { cpu })
+    started.push(l1)
+    const l2Embedded = await startJunction('junction L2 embedded', CONFIG(backend.url, 1), { cpu })
+    started.push(l2Embedded)
+    redis = await startRedis(cpu)
+    const l2Redis = await startJunction('junction L2 redis', CONFIG(backend.url, 1), { cpu, env: { JUNCTION_STORE_URL: redis.url } })
+    started.push(l2Redis)
+
+    const targets: Target[] = [
+      { name: 'bare Fastify route, same body', url: `${bare.url}/users/1`, measured: bare },
+      { name: 'junction cache hit, L1', url: `${l1.url}/api/users/1`, measured: l1 },
+      { name: 'junction cache hit, L2 embedded (L1 holds nothing)', url: `${l2Embedded.url}/api/users/1`, measured: l2Embedded },
+      { name: 'junction cache hit, L2 Redis (L1 holds nothing)', url: `${l2Redis.url}/api/users/1`, measured: l2Redis }
+    ]
+    const runs = new Map<string, LoadResult[]>()
+    for (const target of targets) {
+      // Warm-up: JIT, keep-alive pools, and the first request fills the cache.
+      await load({ url: target.url, connections: settings.connections, durationSec: 1 }, [])
+    }
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const target of targets) {
+        const result = await load({ url: target.url, connections: settings.connections, durationSec: settings.durationSec }, [target.measured])
+        runs.set(target.name, [...(runs.get(target.name) ?? []), result])
+      }
+    }
+    const results = targets.map(t => ({ name: t.name, result: mean(runs.get(t.name) ?? []) }))
+    const baseline = results[0]?.result
+    const rows = results.map(({ name, result }) => ({
+      name,
+      result,
+      ratios: { 'vs bare Fastify': baseline === undefined ? NaN : result.requestsPerSec / baseline.requestsPerSec }
+    }))
+    const pct = (i: number): string => {
+      const r = results[i]?.result
+      return r === undefined || baseline === undefined ? '–' : (100 * r.requestsPerSec / baseline.requestsPerSec).toFixed(0)
+    }
+    return {
+      title: 'Cache hit (1 KB JSON)',
+      cpuNote: 'CPU µs/req is the answering process only (Junction or the bare Fastify route); Redis\'s own CPU is not counted. Every Junction request is a hit after the warm-up (non-2xx would show otherwise).',
+      rows,
+      verdict: `A cache hit from L1 reaches ${pct(1)}% of a bare Fastify reply's req/s (target ≥ 85%); from L2 embedded ${pct(2)}%, from L2 Redis ${pct(3)}%.`
+    }
+  } finally {
+    await Promise.all(started.map(async p => await p.stop()))
+    await redis?.stop()
+  }
+}
