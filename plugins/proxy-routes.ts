@@ -32,6 +32,7 @@ const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmo
 
 function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
+  const retryMethods = new Set<string>(route.retryMethods)
 
   async function proxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const res = await forwardStreaming(request, reply)
@@ -56,6 +57,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
       }),
       body: request.body as Readable | undefined,
       bodyLimit: route.bodyLimit,
+      retryable: retryMethods.has(request.method),
       signal: controller.signal
     })
     request.upstream = { service: service.name, origin: res.origin }
@@ -102,7 +104,8 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
         path: rewritePath(raw.url ?? '/', route.prefix, route.rewrite),
         headers,
         body: undefined,
-        bodyLimit: route.bodyLimit
+        bodyLimit: route.bodyLimit,
+        retryable: retryMethods.has(request.method)
       })
       request.upstream = { service: service.name, origin: res.origin }
       const answer = await bufferAnswer(service.config, res, app.cacheSettings.maxEntryBytes)

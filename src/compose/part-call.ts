@@ -1,11 +1,13 @@
 /**
- * One GET of a part toward its service, through the service's keep-alive pools (round-robin),
- * with the part's own deadline and body size limit. Never throws: every way a call can go
- * wrong becomes a CallFailure the executor decides about (required → error, optional →
- * partial). A body that is not JSON, or too big, is a failure of that part, not a crash.
+ * One GET of a part toward its service, through the service's resilience policy
+ * (src/upstream/upstream-call.ts: rotation, circuit breakers, retries), with the part's own
+ * deadline and body size limit. Never throws: every way a call can go wrong becomes a
+ * CallFailure the executor decides about (required → error, optional → partial). A body
+ * that is not JSON, or too big, is a failure of that part, not a crash.
  */
 import type { ServicePool } from '../upstream/service-pool.js'
 import { upstreamError } from '../upstream/error-map.js'
+import { callUpstream } from '../upstream/upstream-call.js'
 import { errors } from '../errors.js'
 
 export type CallFailure =
@@ -39,14 +41,16 @@ export async function callPart (service: ServicePool, opts: CallOptions): Promis
   const onAbort = (): void => { controller.abort() }
   opts.signal.addEventListener('abort', onAbort, { once: true })
   try {
-    const res = await service.pick().pool.request({
+    const { res } = await callUpstream(service, {
       method: 'GET',
       path: opts.path,
       headers: opts.headers,
+      body: null,
+      retryable: true,
       signal: controller.signal,
       // The part's timeout may be longer than the service's (the pool's default).
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs
+      timeoutMs: opts.timeoutMs,
+      bodyTimeoutMs: opts.timeoutMs
     })
     if (res.statusCode < 200 || res.statusCode > 299) {
       await res.body.dump()
@@ -114,6 +118,10 @@ function describe (service: ServicePool, timeoutMs: number, err: unknown): CallF
       return { kind: 'failed', reason: 'the service could not be reached', cause: err }
     case errors.upstreamReset.code:
       return { kind: 'failed', reason: 'the service closed the connection before answering completely', cause: err }
+    case errors.upstreamCircuitOpen.code:
+      return { kind: 'failed', reason: 'the service is failing and out of rotation (circuit open)', cause: err }
+    case errors.upstreamUnhealthy.code:
+      return { kind: 'failed', reason: 'every instance of the service fails its health check', cause: err }
     default:
       return { kind: 'failed', reason: 'the call failed', cause: err }
   }
