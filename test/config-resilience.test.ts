@@ -124,7 +124,7 @@ routes:
   - { proxy: /api/orders, service: orders, retry: { methods: [DELETE] } }
 `), [
     'server.overload.maxEventLoopDelay: must be greater than 0 (found 0); e.g. "500ms", "2s" or "5m"',
-    'server.overload.sampleInterval: must be at least 10ms (found 5): the event loop delay is measured at a 10 ms resolution',
+    'server.overload.sampleInterval: must be at least 100ms (found 5): the event loop delay is measured every 10 ms, and a sample needs several measurements',
     'server.overload.retryAfter: "soon" is not a duration; write a number with a unit, e.g. "500ms", "2s" or "5m", or an integer of milliseconds',
     'server.overload.maxRss: "lots" is not a size; write a number with a unit, e.g. "512kb", "1mb" or "100mb", or an integer of bytes',
     'services.users.retry.backoff: maxBackoff (250 ms, the default) must be at least backoff (1000 ms)',
