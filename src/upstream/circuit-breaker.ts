@@ -101,8 +101,9 @@ export class UpstreamBreaker {
    * Runs one call through the breaker: its error or answer is counted, and returned or
    * thrown as is. Throws cockatiel's BrokenCircuitError when the circuit does not admit it.
    */
-  async execute<T> (call: () => Promise<T>): Promise<T> {
-    return await this.#policy.execute(call)
+  execute<T> (call: () => Promise<T>): Promise<T> {
+    // Not async: on the hot path, one promise layer fewer.
+    return this.#policy.execute(call)
   }
 }
 

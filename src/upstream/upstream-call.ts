@@ -54,20 +54,34 @@ export interface UpstreamAnswer {
 }
 
 export async function callUpstream (service: ServicePool, call: UpstreamCall): Promise<UpstreamAnswer> {
-  if (!call.retryable || service.config.retry.attempts <= 1) {
-    const upstream = service.choose()
-    if (upstream === undefined) throw service.outOfRotation()
-    try {
-      return { res: await tryOnce(upstream, call, call.body, call.timeoutMs), upstream }
-    } catch (err) {
-      if (err instanceof BrokenCircuitError) throw service.outOfRotation()
-      throw err
-    }
+  const policy = service.config.retry
+  const retries = call.retryable && policy.attempts > 1
+  // The first try is made here with as little as possible around it; the retry
+  // machinery (retryAfter) only starts once it failed.
+  let start = 0
+  if (retries) {
+    start = Date.now()
+    service.budget.recordRequest(start)
   }
-  return await callWithRetries(service, call)
+  const upstream = service.choose()
+  if (upstream === undefined) throw service.outOfRotation()
+  const tryBody = retries && call.body !== null ? new TryBody(call.body) : null
+  const headersTimeout = retries ? firstTryTimeout(service, call) : call.timeoutMs
+  let outcome: Outcome
+  try {
+    const res = await tryOnce(upstream, call, tryBody ?? call.body, headersTimeout)
+    if (!retries || !isGatewayFailureStatus(res.statusCode)) return { res, upstream }
+    outcome = { res }
+  } catch (err) {
+    if (err instanceof BrokenCircuitError) throw service.outOfRotation()
+    if (!retries || !isTransportFailure(err) || call.signal?.aborted === true) throw err
+    outcome = { err: timeoutNamed(service, err, headersTimeout ?? service.config.timeoutMs) }
+  }
+  return await retryAfter(service, call, start, { outcome, upstream, body: tryBody })
 }
 
-async function tryOnce (upstream: Upstream, call: UpstreamCall, body: Readable | null, headersTimeout: number | undefined): Promise<Dispatcher.ResponseData> {
+/** undici's own option objects are built per try; the breaker sees the try's promise as is. */
+function tryOnce (upstream: Upstream, call: UpstreamCall, body: Readable | null, headersTimeout: number | undefined): Promise<Dispatcher.ResponseData> {
   const options: Dispatcher.RequestOptions = {
     method: call.method,
     path: call.path,
@@ -78,27 +92,51 @@ async function tryOnce (upstream: Upstream, call: UpstreamCall, body: Readable |
     bodyTimeout: call.bodyTimeoutMs
   }
   const breaker = upstream.breaker
-  if (breaker === undefined) return await upstream.pool.request(options)
-  return await breaker.execute(async () => await upstream.pool.request(options))
+  if (breaker === undefined) return upstream.pool.request(options)
+  return breaker.execute(() => upstream.pool.request(options))
+}
+
+/** The call's own timeout: the service's unless the caller (a compose part) gave one. */
+function callTimeout (service: ServicePool, call: UpstreamCall): number {
+  return call.timeoutMs ?? service.config.timeoutMs
+}
+
+/** The first try's wait for headers: undefined (the pool's default, the service timeout) unless something shortens it. */
+function firstTryTimeout (service: ServicePool, call: UpstreamCall): number | undefined {
+  const { tryTimeoutMs, deadlineMs } = service.config.retry
+  if (tryTimeoutMs === undefined && deadlineMs === undefined) return call.timeoutMs
+  const timeoutMs = callTimeout(service, call)
+  return Math.min(tryTimeoutMs ?? timeoutMs, timeoutMs, deadlineMs ?? timeoutMs)
 }
 
 type Outcome = { readonly res: Dispatcher.ResponseData } | { readonly err: unknown }
+interface Try { readonly outcome: Outcome, readonly upstream: Upstream, readonly body: TryBody | null }
 
-async function callWithRetries (service: ServicePool, call: UpstreamCall): Promise<UpstreamAnswer> {
+/** After a failed first try (made at `start`): retries while the policy allows, and settles with the last outcome. */
+async function retryAfter (service: ServicePool, call: UpstreamCall, start: number, first: Try): Promise<UpstreamAnswer> {
   const policy = service.config.retry
-  const timeoutMs = call.timeoutMs ?? service.config.timeoutMs
+  const timeoutMs = callTimeout(service, call)
   const tryTimeoutMs = Math.min(policy.tryTimeoutMs ?? timeoutMs, timeoutMs)
-  const start = Date.now()
   const deadline = start + (policy.deadlineMs ?? timeoutMs)
-  service.budget.recordRequest(start)
-
-  const tried: Upstream[] = []
+  const tried: Upstream[] = [first.upstream]
+  let last = first
   let backoff: IBackoff<unknown> | undefined
-  let last: { outcome: Outcome, upstream: Upstream } | undefined
   for (let attempt = 1; ; attempt++) {
-    const upstream = service.choose(attempt === 1 ? undefined : tried)
+    backoff = backoff === undefined ? newBackoff(service) : backoff.next(undefined)
+    const delay = backoff.duration
+    const retry = attempt < policy.attempts &&
+      (last.body === null || !last.body.started) &&
+      Date.now() + delay < deadline &&
+      service.anyInRotation() &&
+      // Last: it takes from the budget.
+      service.budget.tryRetry()
+    if (!retry) return settle(last)
+    if ('res' in last.outcome) await last.outcome.res.body.dump().catch(() => {})
+    if (delay > 0) await sleep(delay, undefined, call.signal === undefined ? undefined : { signal: call.signal })
+
+    const upstream = service.choose(tried)
     // Out of rotation since the last try (its failure may have opened the circuit): that failure is the answer.
-    if (upstream === undefined) return settle(service, last)
+    if (upstream === undefined) return settle(last)
     tried.push(upstream)
     const body = call.body === null ? null : new TryBody(call.body)
     const headersTimeout = Math.max(1, Math.min(tryTimeoutMs, deadline - Date.now()))
@@ -109,29 +147,16 @@ async function callWithRetries (service: ServicePool, call: UpstreamCall): Promi
       outcome = { res }
     } catch (err) {
       // Lost a race with the breaker (it opened between the choice and the try).
-      if (err instanceof BrokenCircuitError) return settle(service, last)
+      if (err instanceof BrokenCircuitError) return settle(last)
       if (!isTransportFailure(err) || call.signal?.aborted === true) throw err
       outcome = { err: timeoutNamed(service, err, headersTimeout) }
     }
-    last = { outcome, upstream }
-
-    backoff = backoff === undefined ? newBackoff(service) : backoff.next(undefined)
-    const delay = backoff.duration
-    const retry = attempt < policy.attempts &&
-      (body === null || !body.started) &&
-      Date.now() + delay < deadline &&
-      service.anyInRotation() &&
-      // Last: it takes from the budget.
-      service.budget.tryRetry()
-    if (!retry) return settle(service, last)
-    if ('res' in outcome) await outcome.res.body.dump().catch(() => {})
-    if (delay > 0) await sleep(delay, undefined, call.signal === undefined ? undefined : { signal: call.signal })
+    last = { outcome, upstream, body }
   }
 }
 
-/** The outcome of the last try as the call's result; with no try made, the service's 503. */
-function settle (service: ServicePool, last: { outcome: Outcome, upstream: Upstream } | undefined): UpstreamAnswer {
-  if (last === undefined) throw service.outOfRotation()
+/** The outcome of the last try as the call's result. */
+function settle (last: Try): UpstreamAnswer {
   if ('res' in last.outcome) return { res: last.outcome.res, upstream: last.upstream }
   throw last.outcome.err
 }
