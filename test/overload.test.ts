@@ -37,7 +37,8 @@ routes:
   t.equal(shed.statusCode, 503)
   t.equal(shed.headers['retry-after'], '3')
   t.match(shed.headers['content-type'], /^application\/problem\+json/)
-  t.match(await shed.body.json(), { status: 503, code: 'JUNCTION_OVERLOADED', detail: /^Junction is overloaded \(heap in use .* over the 1KB limit\) and sheds load; try again in 3 s\.$/ })
+  // The reason is the heap's, unless a sample just caught the loop stalled (a busy test machine).
+  t.match(await shed.body.json(), { status: 503, code: 'JUNCTION_OVERLOADED', detail: /^Junction is overloaded \((heap in use .* over the 1KB limit|event loop .*)\) and sheds load; try again in 3 s\.$/ })
   t.equal(origin.hits(), 0, 'a shed request never reaches a service')
 
   const health = await request(`${gw.url}/health`)
