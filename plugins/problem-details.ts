@@ -29,7 +29,11 @@ function instanceOf (request: FastifyRequest): string {
 export default fp(async function problemDetails (app) {
   app.setErrorHandler(function onError (err, request, reply) {
     const problem = toJunctionError(err)
-    if (problem.statusCode >= 500) {
+    if (problem.retryAfter !== undefined) {
+      // A deliberate fast answer (circuit open, load shed): expected while it lasts, so no stack trace per request.
+      request.log.warn({ code: problem.code, service: problem.service }, problem.message)
+      reply.header('retry-after', String(problem.retryAfter))
+    } else if (problem.statusCode >= 500) {
       request.log.error({ err: problem.cause ?? err, code: problem.code, service: problem.service }, problem.message)
     } else {
       request.log.info({ code: problem.code }, problem.message)

@@ -42,6 +42,7 @@ function withValidators (headers: Record<string, string | string[]>, validators:
 
 function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
+  const retryMethods = new Set<string>(route.retryMethods)
 
   async function proxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const res = await forwardStreaming(request, reply)
@@ -66,6 +67,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
       }),
       body: request.body as Readable | undefined,
       bodyLimit: route.bodyLimit,
+      retryable: retryMethods.has(request.method),
       signal: controller.signal
     })
     request.upstream = { service: service.name, origin: res.origin }
@@ -123,7 +125,8 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
         // The cache's own conditional request, to revalidate its stale copy.
         headers: validators === undefined ? headers : withValidators(headers, validators),
         body: undefined,
-        bodyLimit: route.bodyLimit
+        bodyLimit: route.bodyLimit,
+        retryable: retryMethods.has(request.method)
       })
       request.upstream = { service: service.name, origin: res.origin }
       const answer = await bufferAnswer(service.config, res, app.cacheSettings.maxEntryBytes)

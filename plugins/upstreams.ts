@@ -1,5 +1,6 @@
 /**
- * Keep-alive pools for every configured service. Closed on shutdown after the server
+ * Keep-alive pools for every configured service, with their circuit breakers and active
+ * health checks (started once the gateway is ready). Closed on shutdown after the server
  * stopped accepting, so in-flight proxied requests finish first.
  */
 import fp from 'fastify-plugin'
@@ -11,8 +12,11 @@ export interface UpstreamsPluginOptions {
 }
 
 export default fp<UpstreamsPluginOptions>(async function upstreamsPlugin (app, opts) {
-  const upstreams = new Upstreams(opts.services)
+  const upstreams = new Upstreams(opts.services, app.log)
   app.decorate('upstreams', upstreams)
+  app.addHook('onReady', async () => {
+    upstreams.startHealthChecks(app.log)
+  })
   app.addHook('onClose', async () => {
     await upstreams.close()
   })

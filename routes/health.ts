@@ -1,15 +1,19 @@
 /**
- * Liveness and readiness. `/health` answers while the process runs; `/ready` answers 200
- * only when the config is loaded and the store is reachable, so a load balancer stops
- * sending traffic to an instance that cannot serve writes.
+ * Liveness and readiness. `/health` answers while the process runs, even when it sheds
+ * load; `/ready` answers 200 only when the config is loaded, the gateway is not
+ * overloaded (server.overload) and the store is reachable, so a load balancer stops
+ * sending traffic to an instance that cannot serve it.
  */
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../src/errors.js'
+import { exemptFromShedding } from '../plugins/overload.js'
 
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
-  app.get('/health', async () => ({ status: 'ok' }))
+  app.get('/health', { config: { pressureHandler: exemptFromShedding } }, async () => ({ status: 'ok' }))
 
-  app.get('/ready', async () => {
+  app.get('/ready', { config: { pressureHandler: exemptFromShedding } }, async () => {
+    const overload = app.overloadReason()
+    if (overload !== undefined) throw errors.notReady(`Junction is overloaded: ${overload}.`)
     try {
       await app.store.ping()
     } catch (err) {

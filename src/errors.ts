@@ -24,9 +24,11 @@ export class JunctionError extends Error {
   readonly title: string
   readonly service: string | undefined
   readonly extensions: Record<string, unknown>
+  /** Seconds after which trying again makes sense: sent as Retry-After (RFC 9110 §10.2.3). */
+  readonly retryAfter: number | undefined
 
   constructor (code: string, statusCode: number, title: string, detail: string,
-    opts: { service?: string, cause?: unknown, extensions?: Record<string, unknown> } = {}) {
+    opts: { service?: string, cause?: unknown, extensions?: Record<string, unknown>, retryAfter?: number } = {}) {
     super(detail, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'JunctionError'
     this.code = code
@@ -34,6 +36,7 @@ export class JunctionError extends Error {
     this.title = title
     this.service = opts.service
     this.extensions = opts.extensions ?? {}
+    this.retryAfter = opts.retryAfter
   }
 
   toProblem (instance?: string): ProblemDetails {
@@ -54,7 +57,7 @@ export class JunctionError extends Error {
 type Factory<A extends unknown[]> = ((...args: A) => JunctionError) & { code: string, statusCode: number }
 
 function define<A extends unknown[]> (code: string, statusCode: number, title: string,
-  build: (...args: A) => { detail: string, service?: string, cause?: unknown, extensions?: Record<string, unknown> }): Factory<A> {
+  build: (...args: A) => { detail: string, service?: string, cause?: unknown, extensions?: Record<string, unknown>, retryAfter?: number }): Factory<A> {
   const factory = (...args: A): JunctionError => {
     const { detail, ...opts } = build(...args)
     return new JunctionError(code, statusCode, title, detail, opts)
@@ -81,6 +84,14 @@ export const errors = {
     (service: string, timeoutMs: number, cause?: unknown) => ({ detail: `Service "${service}" did not accept a connection within ${timeoutMs} ms.`, service, cause })),
   upstreamFailed: define('JUNCTION_UPSTREAM_FAILED', 502, 'Bad Gateway',
     (service: string, cause?: unknown) => ({ detail: `The call to service "${service}" failed.`, service, cause })),
+  // Resilience (docs/resilience.md): every URL of the service is out of rotation, so no call is made.
+  upstreamCircuitOpen: define('JUNCTION_UPSTREAM_CIRCUIT_OPEN', 503, 'Service Unavailable',
+    (service: string, retryAfter: number) => ({ detail: `Service "${service}" is failing, so Junction does not call it for now (circuit open); try again in ${retryAfter} s.`, service, retryAfter })),
+  upstreamUnhealthy: define('JUNCTION_UPSTREAM_UNHEALTHY', 503, 'Service Unavailable',
+    (service: string, retryAfter: number) => ({ detail: `Every instance of service "${service}" fails its health check; try again in ${retryAfter} s.`, service, retryAfter })),
+  // Load shedding (@fastify/under-pressure): the gateway itself is saturated.
+  overloaded: define('JUNCTION_OVERLOADED', 503, 'Service Unavailable',
+    (reason: string, retryAfter: number) => ({ detail: `Junction is overloaded (${reason}) and sheds load; try again in ${retryAfter} s.`, retryAfter })),
   // Composed responses (docs/compose.md): a required part failed; the problem names the part and its service.
   composePartFailed: define('JUNCTION_COMPOSE_PART_FAILED', 502, 'Bad Gateway',
     (part: string, service: string, reason: string, cause?: unknown) => ({ detail: `Part "${part}" (service "${service}") failed: ${reason}.`, service, cause, extensions: { part, reason } })),

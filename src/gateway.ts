@@ -12,6 +12,7 @@ import type { Store } from './store/store.js'
 import problemDetails from '../plugins/problem-details.js'
 import requestLog from '../plugins/request-log.js'
 import gracefulClose from '../plugins/graceful-close.js'
+import overloadPlugin from '../plugins/overload.js'
 import storePlugin from '../plugins/store.js'
 import upstreamsPlugin from '../plugins/upstreams.js'
 import responseCachePlugin from '../plugins/response-cache.js'
@@ -59,6 +60,8 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(problemDetails)
     await app.register(requestLog)
     await app.register(gracefulClose)
+    // Before every route: shedding load must cost as little as possible.
+    await app.register(overloadPlugin, { overload: config.server.overload })
     await app.register(storePlugin, { store })
     await app.register(upstreamsPlugin, { services: config.services })
     // After the store: closes before it.

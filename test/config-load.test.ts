@@ -9,6 +9,7 @@ import { ConfigError } from '../src/config/config-error.js'
 import { formatRouteTable } from '../src/config/route-table.js'
 import type { GatewayConfig } from '../src/config/types.js'
 import { OUTBOX_DEFAULTS } from '../src/outbox/outbox-options.js'
+import { CIRCUIT_BREAKER_DEFAULTS, OVERLOAD_DEFAULTS, RETRY_DEFAULTS } from '../src/config/resilience-block.js'
 
 const FULL = `# yaml-language-server: $schema=../schema/junction.schema.json
 server: { host: 0.0.0.0, port: 8080, bodyLimit: 1mb, shutdownTimeout: 10s, trustProxy: false, logLevel: info }
@@ -23,6 +24,8 @@ routes:
 `
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+/** A service's resilience settings when it has no retry/circuitBreaker/health blocks. */
+const RESILIENCE = { retry: RETRY_DEFAULTS, circuitBreaker: CIRCUIT_BREAKER_DEFAULTS, health: undefined }
 
 async function rejection (promise: Promise<unknown>): Promise<ConfigError> {
   try {
@@ -49,16 +52,16 @@ t.test('a valid file round-trips to the normalised config', async t => {
   const config = await loadConfig(join(dir, 'junction.yaml'), { env: { ADMIN_TOKEN: 's3cret' } })
   t.same(config, {
     source: join(dir, 'junction.yaml'),
-    server: { host: '0.0.0.0', port: 8080, bodyLimit: 1048576, shutdownTimeoutMs: 10000, trustProxy: false, logLevel: 'info' },
+    server: { host: '0.0.0.0', port: 8080, bodyLimit: 1048576, shutdownTimeoutMs: 10000, trustProxy: false, logLevel: 'info', overload: OVERLOAD_DEFAULTS },
     store: { kind: 'embedded', dir: join(dir, 'data'), fsync: 'batch' },
     admin: { token: 's3cret' },
     services: {
-      users: { name: 'users', urls: ['http://127.0.0.1:3001', 'http://127.0.0.1:3011'], timeoutMs: 2000, connectTimeoutMs: 500, connections: 64, keepAliveTimeoutMs: 4000 },
-      orders: { name: 'orders', urls: ['http://127.0.0.1:3002'], timeoutMs: 30000, connectTimeoutMs: 5000, connections: 128, keepAliveTimeoutMs: 4000 }
+      users: { name: 'users', urls: ['http://127.0.0.1:3001', 'http://127.0.0.1:3011'], timeoutMs: 2000, connectTimeoutMs: 500, connections: 64, keepAliveTimeoutMs: 4000, ...RESILIENCE },
+      orders: { name: 'orders', urls: ['http://127.0.0.1:3002'], timeoutMs: 30000, connectTimeoutMs: 5000, connections: 128, keepAliveTimeoutMs: 4000, ...RESILIENCE }
     },
     routes: [
-      { kind: 'proxy', index: 0, prefix: '/api/users', service: 'users', rewrite: '/users', methods: ['GET', 'PUT'], bodyLimit: 104857600 },
-      { kind: 'proxy', index: 1, prefix: '/api/orders', service: 'orders', rewrite: '/api/orders', methods: ALL_METHODS, bodyLimit: 1048576 }
+      { kind: 'proxy', index: 0, prefix: '/api/users', service: 'users', rewrite: '/users', methods: ['GET', 'PUT'], bodyLimit: 104857600, retryMethods: ['GET'] },
+      { kind: 'proxy', index: 1, prefix: '/api/orders', service: 'orders', rewrite: '/api/orders', methods: ALL_METHODS, bodyLimit: 1048576, retryMethods: ['GET', 'HEAD', 'OPTIONS'] }
     ],
     outbox: OUTBOX_DEFAULTS,
     cache: { l1MaxBytes: 67108864, maxEntryBytes: 1048576 }
@@ -67,7 +70,7 @@ t.test('a valid file round-trips to the normalised config', async t => {
 
 t.test('defaults of a minimal config', async t => {
   const config = parseConfig('services:\n  users: { urls: ["http://127.0.0.1:3001/"] }\nroutes:\n  - { proxy: /, service: users }\n', { env: {} })
-  t.same(config.server, { host: '0.0.0.0', port: 8080, bodyLimit: 1048576, shutdownTimeoutMs: 10000, trustProxy: false, logLevel: 'info' })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, bodyLimit: 1048576, shutdownTimeoutMs: 10000, trustProxy: false, logLevel: 'info', overload: OVERLOAD_DEFAULTS })
   t.same(config.store, { kind: 'embedded', dir: join(process.cwd(), 'data'), fsync: 'batch' }, 'relative to the cwd without a source')
   t.same(config.admin, { token: undefined })
   t.same(config.services.users?.urls, ['http://127.0.0.1:3001'], 'URLs normalised to their origin')
@@ -113,7 +116,7 @@ routes:
     'services.users.timeout: "forever" is not a duration; write a number with a unit, e.g. "500ms", "2s" or "5m", or an integer of milliseconds',
     'routes[0].proxy: must start with "/" (found "api/users"); write "/api/users"',
     'routes[0].service: unknown service "user" (did you mean "users"?)',
-    'routes[0].sevice: unknown key; allowed keys here: "proxy", "service", "rewrite", "methods", "bodyLimit", "cache", "invalidate"'
+    'routes[0].sevice: unknown key; allowed keys here: "proxy", "service", "rewrite", "methods", "bodyLimit", "cache", "invalidate", "retry"'
   ])
   t.equal(err.message, `The config ${join(process.cwd(), 'junction.yaml')} has 7 problems:\n` + err.issues.map(i => `${i.path}: ${i.message}`).join('\n'))
   t.equal(err.name, 'ConfigError')

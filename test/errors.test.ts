@@ -13,6 +13,9 @@ t.test('the error catalogue is pinned: codes and statuses change only on purpose
     upstreamTimeout: ['JUNCTION_UPSTREAM_TIMEOUT', 504],
     upstreamConnectTimeout: ['JUNCTION_UPSTREAM_CONNECT_TIMEOUT', 504],
     upstreamFailed: ['JUNCTION_UPSTREAM_FAILED', 502],
+    upstreamCircuitOpen: ['JUNCTION_UPSTREAM_CIRCUIT_OPEN', 503],
+    upstreamUnhealthy: ['JUNCTION_UPSTREAM_UNHEALTHY', 503],
+    overloaded: ['JUNCTION_OVERLOADED', 503],
     composePartFailed: ['JUNCTION_COMPOSE_PART_FAILED', 502],
     composePartTimeout: ['JUNCTION_COMPOSE_PART_TIMEOUT', 504],
     composeNotFound: ['JUNCTION_COMPOSE_NOT_FOUND', 404],
@@ -45,4 +48,24 @@ t.test('an error renders as RFC 9457 problem details', async t => {
     service: 'users',
     instance: '/api/users/1'
   })
+})
+
+t.test('fast 503s carry Retry-After seconds and name the service, never its URL', async t => {
+  const open = errors.upstreamCircuitOpen('users', 5)
+  t.equal(open.retryAfter, 5)
+  t.same(open.toProblem(), {
+    type: 'https://junction.dev/problems/junction-upstream-circuit-open',
+    title: 'Service Unavailable',
+    status: 503,
+    detail: 'Service "users" is failing, so Junction does not call it for now (circuit open); try again in 5 s.',
+    code: 'JUNCTION_UPSTREAM_CIRCUIT_OPEN',
+    service: 'users'
+  })
+  t.match(errors.upstreamUnhealthy('users', 2), { retryAfter: 2, service: 'users', message: 'Every instance of service "users" fails its health check; try again in 2 s.' })
+  t.match(errors.overloaded('event loop delay 1200 ms over the 1000 ms limit', 10), {
+    retryAfter: 10,
+    service: undefined,
+    message: 'Junction is overloaded (event loop delay 1200 ms over the 1000 ms limit) and sheds load; try again in 10 s.'
+  })
+  t.equal(errors.upstreamFailed('users').retryAfter, undefined, 'other errors have none')
 })

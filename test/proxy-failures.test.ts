@@ -5,6 +5,7 @@ import { freePort, startOrigin } from './support/origin.js'
 import { startGateway } from './support/gateway.js'
 import { upstreamError } from '../src/upstream/error-map.js'
 import type { ServiceConfig } from '../src/config/types.js'
+import { RETRY_DEFAULTS } from '../src/config/resilience-block.js'
 
 interface Problem { status: number, code: string, service: string, detail: string, title: string }
 
@@ -59,7 +60,7 @@ routes:
 })
 
 t.test('a connect timeout maps to a 504 naming the service', async t => {
-  const service: ServiceConfig = { name: 'users', urls: ['http://127.0.0.1:1'], timeoutMs: 1000, connectTimeoutMs: 250, connections: 1, keepAliveTimeoutMs: 1000 }
+  const service: ServiceConfig = { name: 'users', urls: ['http://127.0.0.1:1'], timeoutMs: 1000, connectTimeoutMs: 250, connections: 1, keepAliveTimeoutMs: 1000, retry: RETRY_DEFAULTS, circuitBreaker: undefined, health: undefined }
   const err = upstreamError(service, new undiciErrors.ConnectTimeoutError())
   t.equal(err.statusCode, 504)
   t.equal(err.code, 'JUNCTION_UPSTREAM_CONNECT_TIMEOUT')

@@ -15,6 +15,7 @@ import type { Dispatcher } from 'undici'
 import { errors as undiciErrors } from 'undici'
 import type { ServicePool } from '../upstream/service-pool.js'
 import { upstreamError } from '../upstream/error-map.js'
+import { callUpstream } from '../upstream/upstream-call.js'
 import { errors } from '../errors.js'
 import type { Cancellable, Cancellation } from './cancellation.js'
 
@@ -52,9 +53,20 @@ const ABORTED: CallResult = { ok: false, failure: { kind: 'aborted' } }
 export async function callPart (service: ServicePool, opts: CallOptions): Promise<CallResult> {
   if (opts.cancellation.cancelled) return ABORTED
   return await new Promise<CallResult>(resolve => {
+    // Only URLs in rotation (circuit closed, health check passing; src/upstream/service-pool.ts).
+    // Parts are not retried and do not feed the breakers: the proxy path does both.
+    const upstream = service.choose()
+    if (upstream === undefined) {
+      const error = service.outOfRotation()
+      const reason = error.code === errors.upstreamUnhealthy.code
+        ? 'every instance of the service fails its health check'
+        : 'the service is failing and out of rotation (circuit open)'
+      resolve({ ok: false, failure: { kind: 'failed', reason, cause: error } })
+      return
+    }
     const call = new PartCall(service, opts, resolve)
     opts.cancellation.register(call)
-    service.pick().pool.dispatch({
+    upstream.pool.dispatch({
       method: 'GET',
       path: opts.path,
       headers: opts.headers,
@@ -223,6 +235,10 @@ function describe (service: ServicePool, timeoutMs: number, err: unknown): CallF
       return { kind: 'failed', reason: 'the service could not be reached', cause: err }
     case errors.upstreamReset.code:
       return { kind: 'failed', reason: 'the service closed the connection before answering completely', cause: err }
+    case errors.upstreamCircuitOpen.code:
+      return { kind: 'failed', reason: 'the service is failing and out of rotation (circuit open)', cause: err }
+    case errors.upstreamUnhealthy.code:
+      return { kind: 'failed', reason: 'every instance of the service fails its health check', cause: err }
     default:
       return { kind: 'failed', reason: 'the call failed', cause: err }
   }

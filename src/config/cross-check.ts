@@ -17,6 +17,7 @@ import { checkServiceReference } from './service-reference.js'
 import { checkWriteRoutes } from './write-route.js'
 import { checkComposeRoutes } from './compose-route.js'
 import { checkCacheBlocks, checkCacheSettings } from './cache-block.js'
+import { checkOverload, checkRouteRetries, checkServiceResilience } from './resilience-block.js'
 
 /** Milliseconds of a duration (`"500ms"`, `"2s"`, `"5m"`, or an integer of ms); undefined when it is not one. */
 export function parseDuration (value: unknown): number | undefined {
@@ -48,6 +49,7 @@ export function crossCheck (doc: unknown): ConfigIssue[] {
   checkComposeRoutes(doc.routes, serviceNames, RESERVED_PATHS, issues)
   checkCacheSettings(doc.cache, issues)
   checkCacheBlocks(doc.routes, issues)
+  checkRouteRetries(doc.routes, doc.services, issues)
   return issues
 }
 
@@ -55,6 +57,7 @@ function checkServer (server: unknown, issues: ConfigIssue[]): void {
   if (!isObject(server)) return
   checkSize(server.bodyLimit, ['server', 'bodyLimit'], issues)
   checkDuration(server.shutdownTimeout, ['server', 'shutdownTimeout'], issues)
+  checkOverload(server.overload, issues)
 }
 
 /** Paths the gateway serves itself; configured routes may not shadow them. */
@@ -88,6 +91,7 @@ function checkServices (services: unknown, issues: ConfigIssue[]): string[] {
     checkDuration(service.timeout, at('timeout'), issues)
     checkDuration(service.connectTimeout, at('connectTimeout'), issues)
     checkDuration(service.keepAliveTimeout, at('keepAliveTimeout'), issues)
+    checkServiceResilience(service, at(), issues)
   }
   return names
 }

@@ -19,6 +19,7 @@ import { checkBodySchemas, normaliseWriteRoute } from './write-route.js'
 import { checkOutboxKey, normaliseOutboxKey } from './outbox-key.js'
 import { normaliseComposeRoute } from './compose-route.js'
 import { normaliseCacheBlock, normaliseCacheSettings } from './cache-block.js'
+import { normaliseCircuitBreaker, normaliseHealthCheck, normaliseOverload, normaliseRetry, normaliseRouteRetry } from './resilience-block.js'
 
 export interface ParseOptions {
   /** Path of the file the text came from: named in errors, and the base of relative paths (store.dir). */
@@ -156,7 +157,10 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
       timeoutMs: duration(service.timeout),
       connectTimeoutMs: duration(service.connectTimeout),
       connections: service.connections,
-      keepAliveTimeoutMs: duration(service.keepAliveTimeout)
+      keepAliveTimeoutMs: duration(service.keepAliveTimeout),
+      retry: normaliseRetry(service.retry),
+      circuitBreaker: normaliseCircuitBreaker(service.circuitBreaker),
+      health: normaliseHealthCheck(service.health)
     }
   }
 
@@ -168,7 +172,8 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
       bodyLimit,
       shutdownTimeoutMs: duration(raw.server.shutdownTimeout),
       trustProxy: raw.server.trustProxy,
-      logLevel: raw.server.logLevel
+      logLevel: raw.server.logLevel,
+      overload: normaliseOverload(raw.server.overload)
     },
     store: normaliseStore(raw.store, baseDir),
     // An empty token (e.g. `${ADMIN_TOKEN:-}`) means none: the admin API stays disabled.
@@ -189,6 +194,7 @@ function normaliseStore (store: RawStore | undefined, baseDir: string): StoreCon
 function normaliseRoute (route: RawRoute, index: number, defaultBodyLimit: number, baseDir: string): RouteConfig {
   if ('get' in route) return normaliseComposeRoute(route, index)
   if (!('proxy' in route)) return normaliseWriteRoute(route, index, route.bodyLimit === undefined ? defaultBodyLimit : size(route.bodyLimit), baseDir)
+  const methods = [...(route.methods ?? HTTP_METHODS)]
   return {
     kind: 'proxy',
     index,
@@ -196,11 +202,12 @@ function normaliseRoute (route: RawRoute, index: number, defaultBodyLimit: numbe
     prefix: route.proxy.replace(/(.)\/+$/, '$1'),
     service: route.service,
     rewrite: route.rewrite ?? route.proxy,
-    methods: [...(route.methods ?? HTTP_METHODS)],
+    methods,
     bodyLimit: route.bodyLimit === undefined ? defaultBodyLimit : size(route.bodyLimit),
     ...(route.cache === undefined ? {} : { cache: normaliseCacheBlock(route.cache) }),
     // A route with a cache, or tags to invalidate, invalidates its URI after writes (RFC 9111 §4.4).
-    ...(route.cache === undefined && route.invalidate === undefined ? {} : { invalidate: [...(route.invalidate ?? [])] })
+    ...(route.cache === undefined && route.invalidate === undefined ? {} : { invalidate: [...(route.invalidate ?? [])] }),
+    retryMethods: normaliseRouteRetry(route.retry, methods)
   }
 }
 

@@ -20,6 +20,7 @@ import { WriteRouteSchema, WRITE_KEYS } from './write-route.js'
 import { OutboxOptionsSchema } from '../outbox/outbox-options.js'
 import { ComposeRouteSchema, COMPOSE_KEYS } from './compose-route.js'
 import { CacheBlockSchema, CacheSettingsSchema, ProxyInvalidateSchema } from './cache-block.js'
+import { CircuitBreakerSchema, HealthCheckSchema, OverloadSchema, RetrySchema, RouteRetrySchema } from './resilience-block.js'
 
 export const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -60,7 +61,8 @@ export const ServerSchema = Type.Object({
   bodyLimit: Type.Optional(size('Largest request body accepted, for routes that do not set their own bodyLimit. Default 1mb.', '1mb')),
   shutdownTimeout: Type.Optional(duration('On SIGTERM/SIGINT, how long to wait for in-flight requests before closing them. Default 10s.', '10s')),
   trustProxy: Type.Optional(Type.Boolean({ default: false, description: 'Trust X-Forwarded-For/-Proto/-Host from the peer. Set to true only behind a reverse proxy such as nginx. Default false.' })),
-  logLevel: Type.Optional(stringEnum(LOG_LEVELS, { default: 'info', description: 'Least severe log level written. Default info.' }))
+  logLevel: Type.Optional(stringEnum(LOG_LEVELS, { default: 'info', description: 'Least severe log level written. Default info.' })),
+  overload: Type.Optional(OverloadSchema)
 }, { additionalProperties: false, default: {}, description: 'The HTTP listener. Every key is optional.' })
 
 const EmbeddedStoreSchema = Type.Object({
@@ -96,8 +98,11 @@ export const ServiceSchema = Type.Object({
   timeout: Type.Optional(duration('How long to wait for response headers, and between body chunks. Default 30s.', '30s')),
   connectTimeout: Type.Optional(duration('How long to wait for a TCP/TLS connection. Default 5s.', '5s')),
   connections: Type.Optional(Type.Integer({ minimum: 1, default: 128, description: 'Keep-alive connections per upstream URL. Default 128.' })),
-  keepAliveTimeout: Type.Optional(duration('How long an idle keep-alive connection is kept; keep it below the service\'s own keep-alive timeout. Default 4s.', '4s'))
-}, { additionalProperties: false, description: 'An upstream service: where its instances are and how to talk to them.' })
+  keepAliveTimeout: Type.Optional(duration('How long an idle keep-alive connection is kept; keep it below the service\'s own keep-alive timeout. Default 4s.', '4s')),
+  retry: Type.Optional(RetrySchema),
+  circuitBreaker: Type.Optional(CircuitBreakerSchema),
+  health: Type.Optional(HealthCheckSchema)
+}, { additionalProperties: false, description: 'An upstream service: where its instances are, how to talk to them and how to cope when they fail (docs/resilience.md).' })
 
 export const ServicesSchema = Type.Unsafe<Record<string, Static<typeof ServiceSchema>>>({
   type: 'object',
@@ -118,7 +123,8 @@ export const ProxyRouteSchema = Type.Object({
   })),
   bodyLimit: Type.Optional(size('Largest request body accepted on this route. Default: server.bodyLimit.')),
   cache: Type.Optional(CacheBlockSchema),
-  invalidate: Type.Optional(ProxyInvalidateSchema)
+  invalidate: Type.Optional(ProxyInvalidateSchema),
+  retry: Type.Optional(RouteRetrySchema)
 }, { additionalProperties: false, description: 'A proxy route: forwards a path prefix to a service.' })
 
 /**
@@ -176,7 +182,10 @@ export type RawStore = Static<typeof StoreSchema>
  * fills those (their defaults depend on other keys or on the config file's location).
  */
 export type ValidConfig = Omit<RawConfig, 'server' | 'admin' | 'services'> & {
-  server: Required<RawServer>
+  server: Required<Omit<RawServer, 'overload'>> & Pick<RawServer, 'overload'>
   admin: Static<typeof AdminSchema>
-  services: Record<string, Required<RawService>>
+  services: Record<string, Required<Omit<RawService, OptionalServiceBlock>> & Pick<RawService, OptionalServiceBlock>>
 }
+
+/** Service keys without a schema default: their defaults are filled in by the normaliser. */
+type OptionalServiceBlock = 'retry' | 'circuitBreaker' | 'health'

@@ -11,6 +11,7 @@ import type { WriteRouteConfig } from './write-route.js'
 import type { OutboxOptions } from '../outbox/outbox-options.js'
 import type { ComposeRouteConfig } from './compose-route.js'
 import type { CacheRouteConfig, CacheSettings } from './cache-block.js'
+import type { CircuitBreakerConfig, HealthCheckConfig, OverloadConfig, RetryConfig } from './resilience-block.js'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 
@@ -24,6 +25,8 @@ export interface ServerConfig {
   /** Trust X-Forwarded-* from the peer (true when behind nginx). */
   readonly trustProxy: boolean
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Load shedding thresholds; undefined: disabled. */
+  readonly overload: OverloadConfig | undefined
 }
 
 export interface EmbeddedStoreConfig {
@@ -54,6 +57,12 @@ export interface ServiceConfig {
   /** Keep-alive connections per upstream URL. */
   readonly connections: number
   readonly keepAliveTimeoutMs: number
+  /** Retries of safe calls (src/upstream/upstream-call.ts). */
+  readonly retry: RetryConfig
+  /** Per-URL circuit breaker and passive ejection; undefined: disabled. */
+  readonly circuitBreaker: CircuitBreakerConfig | undefined
+  /** Active health checks; undefined: none. */
+  readonly health: HealthCheckConfig | undefined
 }
 
 export interface ProxyRouteConfig {
@@ -72,10 +81,15 @@ export interface ProxyRouteConfig {
   readonly cache?: CacheRouteConfig
   /** Literal tags a 2xx to an unsafe method invalidates; present (maybe empty) when the route invalidates its URI. */
   readonly invalidate?: readonly string[]
+  /** Methods retried on this route: GET, HEAD, OPTIONS and the route's PUT/DELETE opt-ins, among `methods`. */
+  readonly retryMethods: readonly HttpMethod[]
 }
 
 /** A route's `cache:` block and the instance-wide settings (src/config/cache-block.ts). */
 export type { CacheRouteConfig, CacheSettings }
+
+/** The resilience blocks (src/config/resilience-block.ts). */
+export type { CircuitBreakerConfig, HealthCheckConfig, OverloadConfig, RetryConfig }
 
 /** Write routes (`put:`/`post:`/`patch:`/`delete:`) are defined with the rest of their kind. */
 export type { WriteRouteConfig }

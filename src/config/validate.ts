@@ -221,6 +221,10 @@ function translateError (error: ErrorObject, doc: unknown, written: unknown): Co
       return { path: at(), message: `must be at least ${String(params.limit)} (found ${excerpt(data)})` }
     case 'maximum':
       return { path: at(), message: `must be at most ${String(params.limit)} (found ${excerpt(data)})` }
+    case 'exclusiveMinimum':
+      return { path: at(), message: `must be greater than ${String(params.limit)} (found ${excerpt(data)})` }
+    case 'exclusiveMaximum':
+      return { path: at(), message: `must be less than ${String(params.limit)} (found ${excerpt(data)})` }
     default:
       // A keyword this translator does not know yet: ajv's own wording is still better than nothing.
       return { path: at(), message: error.message ?? `fails the "${error.keyword}" rule of the schema` }

@@ -1,7 +1,8 @@
 /**
  * Forwards one HTTP request to a service and hands back the streaming response.
- * Plain TypeScript over undici (no Fastify): the proxy routes, and later composition and
- * delivery, share it. Bodies stream in both directions; nothing is buffered.
+ * Plain TypeScript over undici (no Fastify), through the service's resilience policy
+ * (upstream-call.ts: rotation, circuit breakers, retries of safe methods). Bodies stream
+ * in both directions; nothing is buffered.
  */
 import type { OutgoingHttpHeaders } from 'node:http'
 import { pipeline, type Readable } from 'node:stream'
@@ -11,6 +12,7 @@ import { BodyLimit } from './body-limit.js'
 import { upstreamError } from './error-map.js'
 import { clientResponseHeaders } from './headers.js'
 import type { ServicePool } from './service-pool.js'
+import { callUpstream } from './upstream-call.js'
 
 export interface ForwardRequest {
   readonly method: Dispatcher.HttpMethod
@@ -21,6 +23,8 @@ export interface ForwardRequest {
   readonly body: Readable | undefined
   /** Bytes the body may have; crossing it fails the request with 413. */
   readonly bodyLimit: number
+  /** The method may be retried on this route (ProxyRouteConfig.retryMethods). */
+  readonly retryable: boolean
   /** Aborts the upstream call (the client went away). */
   readonly signal?: AbortSignal
 }
@@ -51,13 +55,13 @@ export async function forward (service: ServicePool, req: ForwardRequest): Promi
     body = limiter
   }
 
-  const upstream = service.pick()
   try {
-    const res = await upstream.pool.request({
+    const { res, upstream } = await callUpstream(service, {
       method: req.method,
       path: req.path,
       headers: req.headers,
       body: body ?? null,
+      retryable: req.retryable,
       signal: req.signal
     })
     if (res.statusCode < 100 || res.statusCode > 599) {
@@ -73,6 +77,9 @@ export async function forward (service: ServicePool, req: ForwardRequest): Promi
       origin: upstream.origin
     }
   } catch (err) {
+    // A body no try sent (every URL out, or failures before sending) is drained, so the
+    // client's connection stays usable for its next request.
+    if (body !== undefined && !body.destroyed) body.resume()
     if (bodyError !== undefined) throw bodyError
     // Aborted because the client went away: not the service's failure.
     if (req.signal?.aborted === true) throw errors.clientClosed()

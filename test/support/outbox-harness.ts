@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import type { ServiceConfig } from '../../src/config/types.js'
+import { CIRCUIT_BREAKER_DEFAULTS, RETRY_DEFAULTS } from '../../src/config/resilience-block.js'
 import { EmbeddedStore } from '../../src/store/embedded-store.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import type { Store } from '../../src/store/store.js'
@@ -100,7 +101,7 @@ export async function startDependent (t: Teardown, behaviour: Behaviour = () => 
 }
 
 export function serviceConfig (name: string, url: string): ServiceConfig {
-  return { name, urls: [url], timeoutMs: 5000, connectTimeoutMs: 1000, connections: 32, keepAliveTimeoutMs: 4000 }
+  return { name, urls: [url], timeoutMs: 5000, connectTimeoutMs: 1000, connections: 32, keepAliveTimeoutMs: 4000, retry: RETRY_DEFAULTS, circuitBreaker: CIRCUIT_BREAKER_DEFAULTS, health: undefined }
 }
 
 export function upstreamsFor (t: Teardown, services: Record<string, string>): Upstreams {

@@ -1,0 +1,117 @@
+/**
+ * The circuit breaker of one upstream URL, on cockatiel's CircuitBreakerPolicy (3.x: the
+ * last major that runs on Node 20). It is also the URL's passive health: while its circuit
+ * is open the URL is out of the service's round-robin (ServicePool.choose), and when the
+ * cool-down is over the next call to it is the half-open probe, whose outcome closes the
+ * circuit or opens it for another cool-down.
+ *
+ * A failure is what says the URL is at fault rather than the request (Envoy's "gateway
+ * failure"): a transport failure (error-map.ts) or a 502/503/504 answer. A 500 is not: it
+ * is usually one request's bug, and ejecting an instance for it would punish the others.
+ */
+import {
+  CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, SamplingBreaker, circuitBreaker, handleWhen,
+  type IBreaker
+} from 'cockatiel'
+import type { Dispatcher } from 'undici'
+import type { CircuitBreakerConfig } from '../config/types.js'
+import { isTransportFailure } from './error-map.js'
+
+/** Answers that count as a failure of the URL, and that a safe call may be retried after. */
+export function isGatewayFailureStatus (status: number): boolean {
+  return status === 502 || status === 503 || status === 504
+}
+
+/**
+ * Opens on whichever trips first: a run of consecutive failures (catches a dead instance
+ * at low traffic) or a failure rate over a sliding window (catches a flaky one at high
+ * traffic). cockatiel ships both breakers but no way to combine them; IBreaker is its
+ * documented extension point. Both are told about every call so their counts stay true.
+ */
+class ConsecutiveOrRateBreaker implements IBreaker {
+  readonly #consecutive: ConsecutiveBreaker
+  readonly #rate: SamplingBreaker
+
+  constructor (config: CircuitBreakerConfig) {
+    this.#consecutive = new ConsecutiveBreaker(config.consecutiveFailures)
+    this.#rate = new SamplingBreaker({ threshold: config.failureRate, duration: config.windowMs, minimumRps: config.minimumRps })
+  }
+
+  get state (): unknown {
+    return { consecutive: this.#consecutive.state, rate: this.#rate.state }
+  }
+
+  set state (value: unknown) {
+    const saved = value as { consecutive: number, rate: unknown }
+    this.#consecutive.state = saved.consecutive
+    this.#rate.state = saved.rate
+  }
+
+  success (state: CircuitState): void {
+    this.#consecutive.success()
+    this.#rate.success(state)
+  }
+
+  failure (state: CircuitState): boolean {
+    const consecutive = this.#consecutive.failure()
+    const rate = this.#rate.failure(state)
+    return consecutive || rate
+  }
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open'
+
+export class UpstreamBreaker {
+  readonly #policy: CircuitBreakerPolicy
+  readonly #coolDownMs: number
+  #openedAt = 0
+
+  constructor (config: CircuitBreakerConfig, onChange?: (state: BreakerState) => void) {
+    this.#coolDownMs = config.coolDownMs
+    const failures = handleWhen(isTransportFailure)
+      .orWhenResult(res => isGatewayFailureStatus((res as Dispatcher.ResponseData).statusCode))
+    this.#policy = circuitBreaker(failures, { halfOpenAfter: config.coolDownMs, breaker: new ConsecutiveOrRateBreaker(config) })
+    // cockatiel keeps when it opened to itself; admits() needs it to know when the probe may go.
+    this.#policy.onBreak(() => { this.#openedAt = Date.now() })
+    if (onChange !== undefined) this.#policy.onStateChange(state => { onChange(stateName(state)) })
+  }
+
+  get state (): BreakerState {
+    return stateName(this.#policy.state)
+  }
+
+  /**
+   * Whether a call may go to this URL now: its circuit is closed, or open with the
+   * cool-down over (that call becomes the half-open probe). While the probe is in flight,
+   * no other call is admitted.
+   */
+  admits (): boolean {
+    const state = this.#policy.state
+    if (state === CircuitState.Closed) return true
+    return state === CircuitState.Open && Date.now() - this.#openedAt >= this.#coolDownMs
+  }
+
+  /** Milliseconds until a probe may go (0 when the circuit is not open). */
+  coolDownLeftMs (): number {
+    if (this.#policy.state !== CircuitState.Open) return 0
+    return Math.max(0, this.#openedAt + this.#coolDownMs - Date.now())
+  }
+
+  /**
+   * Runs one call through the breaker: its error or answer is counted, and returned or
+   * thrown as is. Throws cockatiel's BrokenCircuitError when the circuit does not admit it.
+   */
+  execute<T> (call: () => Promise<T>): Promise<T> {
+    // Not async: on the hot path, one promise layer fewer.
+    return this.#policy.execute(call)
+  }
+}
+
+function stateName (state: CircuitState): BreakerState {
+  switch (state) {
+    case CircuitState.Closed: return 'closed'
+    case CircuitState.HalfOpen: return 'half-open'
+    // Isolated (held open by hand) is not used by Junction; it reads as open.
+    default: return 'open'
+  }
+}
