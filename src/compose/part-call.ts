@@ -15,7 +15,6 @@ import type { Dispatcher } from 'undici'
 import { errors as undiciErrors } from 'undici'
 import type { ServicePool } from '../upstream/service-pool.js'
 import { upstreamError } from '../upstream/error-map.js'
-import { callUpstream } from '../upstream/upstream-call.js'
 import { errors } from '../errors.js'
 import type { Cancellable, Cancellation } from './cancellation.js'
 
