@@ -119,7 +119,6 @@ async function main (): Promise<void> {
       JUNCTION_PORT: String(port),
       JUNCTION_HOST: '127.0.0.1',
       JUNCTION_STORE_URL: redisUrl,
-      TRUST_PROXY: 'true',
       USERS_URL: services!.urls.users,
       ORDERS_URL: services!.urls.orders,
       CATALOG_URL: services!.urls.catalog

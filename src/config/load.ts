@@ -186,7 +186,7 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
 }
 
 function normaliseStore (store: RawStore | undefined, baseDir: string): StoreConfig {
-  if (store?.kind === 'redis') return { kind: 'redis', url: store.url, prefix: store.prefix ?? 'junction:', cluster: store.cluster ?? false }
+  if (store?.kind === 'redis') return { kind: 'redis', url: store.url, prefix: store.prefix ?? 'junction:', ...(store.cluster === true ? { cluster: true } : {}) }
   return { kind: 'embedded', dir: resolve(baseDir, store?.dir ?? './data'), fsync: store?.fsync ?? 'batch' }
 }
 
