@@ -14,6 +14,7 @@ import { ROOT, hasTaskset } from './lib/processes.js'
 import { renderReport, type BenchSettings, type ScenarioReport } from './lib/report.js'
 import { composeScenario } from './scenarios/compose.js'
 import { proxyScenario } from './scenarios/proxy.js'
+import { protectionScenario } from './scenarios/protection.js'
 import { writesScenario } from './scenarios/writes.js'
 
 if (hasTaskset && cpus().length >= 2 && process.env.BENCH_PINNED === undefined) {
@@ -36,7 +37,8 @@ const settings: BenchSettings = {
 const scenarios: Array<[string, (s: BenchSettings) => Promise<ScenarioReport>]> = [
   ['proxy', proxyScenario],
   ['compose', composeScenario],
-  ['writes', writesScenario]
+  ['writes', writesScenario],
+  ['protection', protectionScenario]
 ]
 
 const only = process.argv[2]
