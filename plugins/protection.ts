@@ -43,8 +43,6 @@ export interface Protection {
   routeOptions (route: RouteConfig): { onRequest?: onRequestHookHandler[] }
 }
 
-/** Verified tokens remembered per key (fast-jwt's cache; entries never outlive the token's exp). */
-const TOKEN_CACHE_SIZE = 1000
 /** A Redis outage is logged at most this often, not once per request. */
 const OUTAGE_LOG_INTERVAL_MS = 10_000
 
@@ -186,7 +184,8 @@ async function jwtVerifiers (app: FastifyInstance, config: JwtAuthenticatorConfi
         ...(config.audience === undefined ? {} : { allowedAud: [...config.audience] }),
         clockTolerance: config.clockToleranceMs,
         requiredClaims: [...config.requiredClaims],
-        cache: TOKEN_CACHE_SIZE
+        // Off: src/auth/verified-tokens.ts remembers verified tokens without hashing each one.
+        cache: false
       }
     })
     const jwt = (app.jwt as unknown as Record<string, JWT>)[namespace] as JWT

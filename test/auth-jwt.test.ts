@@ -172,3 +172,16 @@ t.test('a token without the forwarded claim: the client\'s copy of the header is
   t.equal(h['x-user-id'], undefined)
   t.equal(h['x-roles'], undefined)
 })
+
+t.test('a token verified before is refused once it expires, though it was remembered', async t => {
+  const s = await setup(t)
+  const token = signJwt(claims({ exp: now() + 1 }), { alg: 'HS256', key: SECRET })
+  t.equal((await s.call('/hmac/x', token)).status, 200)
+  t.equal((await s.call('/hmac/x', token)).status, 200, 'from the verified-token cache')
+  let res = await s.call('/hmac/x', token)
+  for (let i = 0; i < 60 && res.status === 200; i++) {
+    await new Promise(resolve => setTimeout(resolve, 50))
+    res = await s.call('/hmac/x', token)
+  }
+  refused(t, res, 'JUNCTION_TOKEN_EXPIRED')
+})

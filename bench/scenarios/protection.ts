@@ -6,7 +6,7 @@
  * CPU µs per request and as ratios to the unprotected route.
  *
  * Every request carries the same token, as a client reusing its token does: after the first
- * request the verifier answers from its token cache (fast-jwt's, bounded by the token's exp).
+ * request it is answered from the gateway's verified-token cache (src/auth/verified-tokens.ts).
  */
 import { createHmac } from 'node:crypto'
 import { join } from 'node:path'
@@ -85,7 +85,7 @@ routes:
     const ratio = both !== undefined && off !== undefined ? both.requestsPerSec / off.requestsPerSec : NaN
     return {
       title: 'Cost of protection: rate limit + JWT on a proxy route (1 KB JSON)',
-      cpuNote: 'CPU µs/req is the gateway process only (not the backend, and not redis-server for the Redis row). Every request carries the same token (answered from the verifier\'s token cache after the first); the limit is never reached.',
+      cpuNote: 'CPU µs/req is the gateway process only (not the backend, and not redis-server for the Redis row). Every request carries the same token (answered from the verified-token cache after the first); the limit is never reached.',
       rows,
       verdict: `JWT + rate limit (memory) costs ${extra.toFixed(0)} CPU µs per request and runs at ${(ratio * 100).toFixed(0)}% of the unprotected route's req/s.`
     }

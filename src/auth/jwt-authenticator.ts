@@ -3,13 +3,15 @@
  * (plugins/protection.ts builds them with @fastify/jwt, which compiles fast-jwt verifiers
  * with the key, algorithms, issuer, audience, required claims and clock tolerance); this
  * class only finds the token, picks the key by `kid` and turns fast-jwt's errors into our
- * 401s. A request costs one verifier call; with several keys, one base64url JSON parse of the
- * token's header more.
+ * 401s. A token seen before and still valid is answered from ./verified-tokens.ts (one map
+ * lookup); otherwise a request costs one verifier call and, with several keys, one base64url
+ * JSON parse of the token's header.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { ClaimHeader, JwtAuthenticatorConfig } from '../config/auth-block.js'
 import { errors, JunctionError } from '../errors.js'
 import { REALM, quotable, type Authentication, type Authenticator, type Principal } from './authenticator.js'
+import { VerifiedTokens } from './verified-tokens.js'
 
 /** Verifies a token's signature and claims; throws fast-jwt's TokenError (a `code`) when it cannot. */
 export type JwtVerifier = (token: string) => unknown
@@ -29,6 +31,7 @@ export class JwtAuthenticator implements Authenticator {
   /** The only verifier when there is one key: no kid lookup. */
   readonly #single: JwtVerifier | undefined
   readonly #byKid: ReadonlyMap<string, JwtVerifier>
+  readonly #verified: VerifiedTokens
 
   constructor (config: JwtAuthenticatorConfig, verifiers: readonly KeyVerifier[]) {
     if (verifiers.length === 0) throw new Error(`JWT authenticator "${config.name}" has no keys`)
@@ -37,6 +40,7 @@ export class JwtAuthenticator implements Authenticator {
     this.#scopeClaim = config.scopeClaim
     this.#single = verifiers.length === 1 ? verifiers[0]?.verify : undefined
     this.#byKid = new Map(verifiers.flatMap(v => v.kid === undefined ? [] : [[v.kid, v.verify] as const]))
+    this.#verified = new VerifiedTokens(config.clockToleranceMs)
   }
 
   authenticate (headers: IncomingHttpHeaders): Authentication {
@@ -45,16 +49,20 @@ export class JwtAuthenticator implements Authenticator {
     if (header === undefined || header.length < 7 || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined
     const token = header.slice(7).trim()
     if (token === '') return errors.invalidToken('it is empty')
-    const verify = this.#single ?? this.#verifierFor(token)
-    if (verify instanceof JunctionError) return verify
-    let payload: unknown
-    try {
-      payload = verify(token)
-    } catch (err) {
-      return refusal(err)
+    let claims = this.#verified.get(token)
+    if (claims === undefined) {
+      const verify = this.#single ?? this.#verifierFor(token)
+      if (verify instanceof JunctionError) return verify
+      let payload: unknown
+      try {
+        payload = verify(token)
+      } catch (err) {
+        return refusal(err)
+      }
+      if (typeof payload !== 'object' || payload === null) return errors.invalidToken('its payload is not a JSON object')
+      claims = payload as Record<string, unknown>
+      this.#verified.set(token, claims)
     }
-    if (typeof payload !== 'object' || payload === null) return errors.invalidToken('its payload is not a JSON object')
-    const claims = payload as Record<string, unknown>
     const principal: Principal = {
       authenticator: this.name,
       kind: 'jwt',
