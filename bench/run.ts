@@ -15,6 +15,7 @@ import { renderReport, type BenchSettings, type ScenarioReport } from './lib/rep
 import { cacheScenario } from './scenarios/cache.js'
 import { composeScenario } from './scenarios/compose.js'
 import { proxyScenario } from './scenarios/proxy.js'
+import { protectionScenario } from './scenarios/protection.js'
 import { writesScenario } from './scenarios/writes.js'
 
 if (hasTaskset && cpus().length >= 2 && process.env.BENCH_PINNED === undefined) {
@@ -38,7 +39,8 @@ const scenarios: Array<[string, (s: BenchSettings) => Promise<ScenarioReport>]> 
   ['proxy', proxyScenario],
   ['compose', composeScenario],
   ['cache', cacheScenario],
-  ['writes', writesScenario]
+  ['writes', writesScenario],
+  ['protection', protectionScenario]
 ]
 
 const only = process.argv[2]

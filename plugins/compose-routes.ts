@@ -78,11 +78,11 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
     return answer.status === 304 ? reply.send() : reply.send(answer.body)
   }
 
-  app.route({ method: 'GET', url: route.path, handler: compose })
+  app.route({ method: 'GET', url: route.path, handler: compose, ...app.protection.routeOptions(route) })
 }
 
 export default fp<ComposeRoutesOptions>(async function composeRoutes (app, opts) {
   for (const route of opts.routes) {
     if (route.kind === 'compose') registerComposeRoute(app, route)
   }
-}, { name: 'compose-routes', fastify: '5.x', dependencies: ['upstreams', 'response-cache'] })
+}, { name: 'compose-routes', fastify: '5.x', dependencies: ['upstreams', 'response-cache', 'protection'] })

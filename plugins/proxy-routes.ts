@@ -43,6 +43,8 @@ function withValidators (headers: Record<string, string | string[]>, validators:
 function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
   const retryMethods = new Set<string>(route.retryMethods)
+  // Authentication and rate limiting (plugins/protection.ts): the same hooks for every method and path below.
+  const protect = (): ReturnType<typeof app.protection.routeOptions> => app.protection.routeOptions(route)
 
   async function proxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const res = await forwardStreaming(request, reply)
@@ -174,16 +176,16 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     const rest = free(others)
     if (routeCache === undefined && route.invalidate === undefined) {
       // Uncached routes keep the plain streaming path, with nothing added.
-      if (own.length > 0) app.route({ method: own, url, exposeHeadRoute: false, handler: proxy })
+      if (own.length > 0) app.route({ method: own, url, exposeHeadRoute: false, handler: proxy, ...protect() })
     } else {
       const reads = own.filter(m => m === 'GET' || m === 'HEAD')
       const writes = own.filter(m => UNSAFE.includes(m))
       const other = own.filter(m => m !== 'GET' && m !== 'HEAD' && !writes.includes(m))
-      if (reads.length > 0) app.route({ method: reads, url, exposeHeadRoute: false, handler: routeCache === undefined ? proxy : cachedProxy })
-      if (writes.length > 0) app.route({ method: writes, url, exposeHeadRoute: false, handler: proxyInvalidating })
-      if (other.length > 0) app.route({ method: other, url, exposeHeadRoute: false, handler: proxy })
+      if (reads.length > 0) app.route({ method: reads, url, exposeHeadRoute: false, handler: routeCache === undefined ? proxy : cachedProxy, ...protect() })
+      if (writes.length > 0) app.route({ method: writes, url, exposeHeadRoute: false, handler: proxyInvalidating, ...protect() })
+      if (other.length > 0) app.route({ method: other, url, exposeHeadRoute: false, handler: proxy, ...protect() })
     }
-    if (rest.length > 0) app.route({ method: rest, url, exposeHeadRoute: false, handler: notAllowed })
+    if (rest.length > 0) app.route({ method: rest, url, exposeHeadRoute: false, handler: notAllowed, ...protect() })
   }
 }
 
@@ -198,4 +200,4 @@ export default fp<ProxyRoutesOptions>(async function proxyRoutes (app, opts) {
       if (route.kind === 'proxy') registerProxyRoute(scope, route, opts.trustProxy, claimed)
     }
   })
-}, { name: 'proxy-routes', fastify: '5.x', dependencies: ['upstreams', 'response-cache'] })
+}, { name: 'proxy-routes', fastify: '5.x', dependencies: ['upstreams', 'response-cache', 'protection'] })

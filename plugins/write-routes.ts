@@ -64,7 +64,7 @@ export default fp<WriteRoutesOptions>(async function writeRoutes (app, opts) {
   app.addHook('onReady', async () => { recovery.start() })
   // Runs before the outbox, upstreams and store close (registered after them): no tick outlives them.
   app.addHook('onClose', async () => { await recovery.close() })
-}, { name: 'write-routes', fastify: '5.x', dependencies: ['upstreams', 'store', 'outbox', 'response-cache'] })
+}, { name: 'write-routes', fastify: '5.x', dependencies: ['upstreams', 'store', 'outbox', 'response-cache', 'protection'] })
 
 function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, flow: WriteFlow, trustProxy: boolean): void {
   const config = route.config
@@ -90,7 +90,7 @@ function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, fl
     return reply.code(answer.status).headers(answer.headers).send(answer.body)
   }
 
-  app.route({ method: config.method, url: config.path, bodyLimit: config.bodyLimit, handler: write })
+  app.route({ method: config.method, url: config.path, bodyLimit: config.bodyLimit, handler: write, ...app.protection.routeOptions(config) })
 }
 
 /**

@@ -21,7 +21,8 @@ import composeRoutes from '../plugins/compose-routes.js'
 import writeRoutes from '../plugins/write-routes.js'
 import healthRoutes from '../routes/health.js'
 import outboxPlugin from '../plugins/outbox.js'
-import adminRoutes from '../routes/admin/index.js'
+import adminRoutes, { adminDisabled } from '../routes/admin/index.js'
+import protectionPlugin from '../plugins/protection.js'
 
 export interface GatewayOptions {
   /** A pino logger to use; by default one at the config's level writing to stdout. */
@@ -70,7 +71,10 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(outboxPlugin, { options: config.outbox })
     const cachedRoutes = config.routes.flatMap(route => route.kind === 'proxy' && route.cache !== undefined ? [route.prefix] : route.kind === 'compose' && route.cache !== undefined ? [route.path] : [])
     if (config.admin.token !== undefined) await app.register(adminRoutes, { token: config.admin.token, cachedRoutes })
+    else await app.register(adminDisabled)
     await app.register(healthRoutes)
+    // Before the configured routes: they take their auth and rate-limit hooks from it.
+    await app.register(protectionPlugin, { protection: config.protection, routes: config.routes, store: config.store })
     await app.register(proxyRoutes, { routes: config.routes, trustProxy: config.server.trustProxy })
     await app.register(composeRoutes, { routes: config.routes })
     // Needs app.outbox; registered after it, so its recovery loop stops before the outbox closes.

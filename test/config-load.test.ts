@@ -64,7 +64,13 @@ t.test('a valid file round-trips to the normalised config', async t => {
       { kind: 'proxy', index: 1, prefix: '/api/orders', service: 'orders', rewrite: '/api/orders', methods: ALL_METHODS, bodyLimit: 1048576, retryMethods: ['GET', 'HEAD', 'OPTIONS'] }
     ],
     outbox: OUTBOX_DEFAULTS,
-    cache: { l1MaxBytes: 67108864, maxEntryBytes: 1048576 }
+    cache: { l1MaxBytes: 67108864, maxEntryBytes: 1048576 },
+    // No authenticators: every route public, no limits.
+    protection: {
+      authenticators: {},
+      routes: [{ authenticators: [], scopes: [], rateLimit: undefined }, { authenticators: [], scopes: [], rateLimit: undefined }],
+      claimHeaders: []
+    }
   })
 })
 
@@ -116,7 +122,7 @@ routes:
     'services.users.timeout: "forever" is not a duration; write a number with a unit, e.g. "500ms", "2s" or "5m", or an integer of milliseconds',
     'routes[0].proxy: must start with "/" (found "api/users"); write "/api/users"',
     'routes[0].service: unknown service "user" (did you mean "users"?)',
-    'routes[0].sevice: unknown key; allowed keys here: "proxy", "service", "rewrite", "methods", "bodyLimit", "cache", "invalidate", "retry"'
+    'routes[0].sevice: unknown key; allowed keys here: "proxy", "service", "rewrite", "methods", "bodyLimit", "cache", "invalidate", "retry", "auth", "public", "scopes", "rateLimit"'
   ])
   t.equal(err.message, `The config ${join(process.cwd(), 'junction.yaml')} has 7 problems:\n` + err.issues.map(i => `${i.path}: ${i.message}`).join('\n'))
   t.equal(err.name, 'ConfigError')

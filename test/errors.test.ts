@@ -29,6 +29,12 @@ t.test('the error catalogue is pinned: codes and statuses change only on purpose
     invalidBody: ['JUNCTION_INVALID_BODY', 400],
     ownerAnswerUnusable: ['JUNCTION_OWNER_ANSWER_UNUSABLE', 502],
     writeNotRecorded: ['JUNCTION_WRITE_NOT_RECORDED', 503],
+    authenticationRequired: ['JUNCTION_AUTHENTICATION_REQUIRED', 401],
+    invalidToken: ['JUNCTION_INVALID_TOKEN', 401],
+    tokenExpired: ['JUNCTION_TOKEN_EXPIRED', 401],
+    invalidApiKey: ['JUNCTION_INVALID_API_KEY', 401],
+    insufficientScope: ['JUNCTION_INSUFFICIENT_SCOPE', 403],
+    rateLimited: ['JUNCTION_RATE_LIMITED', 429],
     clientClosed: ['JUNCTION_CLIENT_CLOSED', 499],
     internal: ['JUNCTION_INTERNAL', 500]
   })

@@ -3,7 +3,8 @@
  * guards every admin route and nothing else. Registered only when an admin token is
  * configured: without one, /admin does not exist (404), rather than existing unguarded.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { errors } from '../../src/errors.js'
 import { bearerAuth } from './auth.js'
 import outboxAdminRoutes from './outbox.js'
 import cacheAdminRoutes from './cache.js'
@@ -20,5 +21,24 @@ export default async function adminRoutes (app: FastifyInstance, opts: AdminRout
     scope.addHook('onRequest', bearerAuth(opts.token))
     await scope.register(outboxAdminRoutes)
     await scope.register(cacheAdminRoutes, { cachedRoutes: opts.cachedRoutes ?? [] })
+    // Any other /admin path is still the gateway's: 404, never a catch-all proxy route's.
+    scope.all('/', notFound)
+    scope.all('/*', notFound)
   }, { prefix: '/admin' })
+}
+
+/**
+ * Without a token the admin API does not exist, and its paths stay the gateway's: they
+ * answer 404 here rather than falling through to a catch-all proxy route (`proxy: /`),
+ * which would hand /admin/... to a service.
+ */
+export async function adminDisabled (app: FastifyInstance): Promise<void> {
+  app.all('/admin', notFound)
+  app.all('/admin/*', notFound)
+}
+
+async function notFound (request: FastifyRequest): Promise<never> {
+  const url = request.raw.url ?? '/'
+  const q = url.indexOf('?')
+  throw errors.notFound(request.method, q === -1 ? url : url.slice(0, q))
 }

@@ -18,6 +18,7 @@ import { Type, type Static, type TUnsafe } from '@sinclair/typebox'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
 import { checkRoutePath } from './route-path.js'
 import { checkServiceReference } from './service-reference.js'
+import { ROUTE_PROTECTION_PROPERTIES } from './route-protection.js'
 import { checkDuration, checkSize, parseDuration, parseSize } from './cross-check.js'
 import type { HttpMethod } from './types.js'
 import { CacheBlockSchema, normaliseCacheBlock, type CacheRouteConfig } from './cache-block.js'
@@ -97,7 +98,8 @@ export const ComposeRouteSchema = Type.Object({
     uniqueItems: true,
     description: 'Client headers sent on to every part, e.g. [authorization, accept-language]. Nothing else of the client\'s request is forwarded (x-request-id and traceparent/tracestate always are). Default: none.'
   })),
-  cache: Type.Optional(CacheBlockSchema)
+  cache: Type.Optional(CacheBlockSchema),
+  ...ROUTE_PROTECTION_PROPERTIES
 }, { additionalProperties: false, description: 'A compose route: one JSON answer assembled from several services.' })
 
 export type RawComposeRoute = Static<typeof ComposeRouteSchema>

@@ -20,6 +20,7 @@ import { checkOutboxKey, normaliseOutboxKey } from './outbox-key.js'
 import { normaliseComposeRoute } from './compose-route.js'
 import { normaliseCacheBlock, normaliseCacheSettings } from './cache-block.js'
 import { normaliseCircuitBreaker, normaliseHealthCheck, normaliseOverload, normaliseRetry, normaliseRouteRetry } from './resilience-block.js'
+import { checkProtection, normaliseProtection, routeClaimHeaders, type ProtectionConfig } from './route-protection.js'
 
 export interface ParseOptions {
   /** Path of the file the text came from: named in errors, and the base of relative paths (store.dir). */
@@ -58,7 +59,8 @@ export function parseConfig (text: string, opts: ParseOptions = {}): GatewayConf
   // `env.document` is a fresh copy, so ajv may fill in defaults and coerce in place.
   const doc = env.document
   const validation = validateConfig(doc)
-  const checks = [...crossCheck(doc), ...checkBodySchemas(doc, source === undefined ? process.cwd() : dirname(source)), ...checkOutboxKey(doc)]
+  const baseDir = source === undefined ? process.cwd() : dirname(source)
+  const checks = [...crossCheck(doc), ...checkBodySchemas(doc, baseDir), ...checkOutboxKey(doc), ...checkProtection(doc, baseDir)]
 
   // A value whose variable is missing still holds the raw `${VAR}`; what later stages say about it is noise.
   const envPaths = env.issues.map(issue => issue.path)
@@ -164,6 +166,7 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
     }
   }
 
+  const protection = normaliseProtection(raw, baseDir)
   return {
     source,
     server: {
@@ -179,10 +182,22 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
     // An empty token (e.g. `${ADMIN_TOKEN:-}`) means none: the admin API stays disabled.
     admin: { token: raw.admin.token === undefined || raw.admin.token === '' ? undefined : raw.admin.token },
     services,
-    routes: (raw.routes ?? []).map((route, index) => normaliseRoute(route, index, bodyLimit, baseDir)),
+    routes: (raw.routes ?? []).map((route, index) => withClaimHeaders(normaliseRoute(route, index, bodyLimit, baseDir), protection)),
     outbox: normaliseOutboxKey(raw.outbox),
-    cache: normaliseCacheSettings(raw.cache)
+    cache: normaliseCacheSettings(raw.cache),
+    protection
   }
+}
+
+/**
+ * A compose route sends its parts only the headers it lists; the verified claims its
+ * authenticators forward are added to that list, so they reach every part (and, being
+ * headers the answer depends on, key its cache entries per caller).
+ */
+function withClaimHeaders (route: RouteConfig, protection: ProtectionConfig): RouteConfig {
+  if (route.kind !== 'compose') return route
+  const claims = routeClaimHeaders(protection, route.index).filter(header => !route.forwardHeaders.includes(header))
+  return claims.length === 0 ? route : { ...route, forwardHeaders: [...route.forwardHeaders, ...claims] }
 }
 
 function normaliseStore (store: RawStore | undefined, baseDir: string): StoreConfig {

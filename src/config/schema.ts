@@ -21,6 +21,9 @@ import { OutboxOptionsSchema } from '../outbox/outbox-options.js'
 import { ComposeRouteSchema, COMPOSE_KEYS } from './compose-route.js'
 import { CacheBlockSchema, CacheSettingsSchema, ProxyInvalidateSchema } from './cache-block.js'
 import { CircuitBreakerSchema, HealthCheckSchema, OverloadSchema, RetrySchema, RouteRetrySchema } from './resilience-block.js'
+import { AuthSchema } from './auth-block.js'
+import { RateLimitSchema } from './rate-limit-block.js'
+import { ROUTE_PROTECTION_PROPERTIES } from './route-protection.js'
 
 export const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -124,7 +127,8 @@ export const ProxyRouteSchema = Type.Object({
   bodyLimit: Type.Optional(size('Largest request body accepted on this route. Default: server.bodyLimit.')),
   cache: Type.Optional(CacheBlockSchema),
   invalidate: Type.Optional(ProxyInvalidateSchema),
-  retry: Type.Optional(RouteRetrySchema)
+  retry: Type.Optional(RouteRetrySchema),
+  ...ROUTE_PROTECTION_PROPERTIES
 }, { additionalProperties: false, description: 'A proxy route: forwards a path prefix to a service.' })
 
 /**
@@ -156,6 +160,8 @@ export const ConfigSchema = Type.Object({
   services: Type.Optional(ServicesSchema),
   outbox: Type.Optional(OutboxOptionsSchema),
   cache: Type.Optional(CacheSettingsSchema),
+  auth: Type.Optional(AuthSchema),
+  rateLimit: Type.Optional(RateLimitSchema),
   routes: Type.Optional(Type.Array(RouteSchema, {
     description: 'The routes, in any order; the longest matching prefix wins.'
   }))

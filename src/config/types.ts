@@ -12,6 +12,7 @@ import type { OutboxOptions } from '../outbox/outbox-options.js'
 import type { ComposeRouteConfig } from './compose-route.js'
 import type { CacheRouteConfig, CacheSettings } from './cache-block.js'
 import type { CircuitBreakerConfig, HealthCheckConfig, OverloadConfig, RetryConfig } from './resilience-block.js'
+import type { ProtectionConfig } from './route-protection.js'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 
@@ -114,4 +115,9 @@ export interface GatewayConfig {
   readonly outbox: OutboxOptions
   /** The response cache's instance-wide settings (top-level `cache:`), defaults filled in. */
   readonly cache: CacheSettings
+  /** Authenticators and, per route, who may call it and how often (`auth:`, `rateLimit:`). */
+  readonly protection: ProtectionConfig
 }
+
+/** Authentication and rate limiting (src/config/route-protection.ts, docs/security.md). */
+export type { ProtectionConfig }

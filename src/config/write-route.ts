@@ -19,6 +19,7 @@ import YAML from 'yaml'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
 import { checkRoutePath } from './route-path.js'
 import { checkServiceReference } from './service-reference.js'
+import { ROUTE_PROTECTION_PROPERTIES } from './route-protection.js'
 import { parseTemplate, placeholdersOf } from '../versioning/template.js'
 import type { VersionSource } from '../versioning/version.js'
 
@@ -82,7 +83,8 @@ export const WriteRouteSchema = Type.Object({
   validate: Type.Optional(Type.Object({
     body: Type.Optional(BodySchemaSchema)
   }, { additionalProperties: false, description: 'Checks on the request before it reaches the owner.' })),
-  bodyLimit: Type.Optional(size('Largest request body accepted on this route. Default: server.bodyLimit.'))
+  bodyLimit: Type.Optional(size('Largest request body accepted on this route. Default: server.bodyLimit.')),
+  ...ROUTE_PROTECTION_PROPERTIES
 }, {
   additionalProperties: false,
   // Exactly one method key: the route union's discriminator reports the wording, this keeps the published schema honest.
