@@ -14,6 +14,7 @@ import type { HttpMethod, ProxyRouteConfig, RouteConfig } from '../src/config/ty
 import { errors } from '../src/errors.js'
 import { forward, type ForwardResponse } from '../src/upstream/forward.js'
 import { upstreamRequestHeaders } from '../src/upstream/headers.js'
+import type { TrustFunction } from '../src/upstream/trusted-proxies.js'
 import { rewritePath } from '../src/upstream/rewrite.js'
 import { notModified } from '../src/cache/response-cache.js'
 import { RouteCache, splitUrl } from '../src/cache/route-cache.js'
@@ -22,7 +23,8 @@ import { bufferAnswer, TooLargeToCache } from '../src/cache/buffered-answer.js'
 
 export interface ProxyRoutesOptions {
   routes: readonly RouteConfig[]
-  trustProxy: boolean
+  /** Whether a peer is a trusted proxy (server.trustProxy). */
+  trustProxy: TrustFunction
 }
 
 const ALL_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -30,7 +32,7 @@ const UNSAFE: readonly HttpMethod[] = ['POST', 'PUT', 'PATCH', 'DELETE']
 /** A shared fill must not carry one client's conditions: the service would answer 304 to everyone. */
 const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
-function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean, claimed: ReadonlySet<string>): void {
+function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: TrustFunction, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
 
   async function proxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -52,7 +54,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
         remoteAddress: raw.socket.remoteAddress ?? '',
         protocol: request.protocol,
         requestId: request.id,
-        trustProxy
+        trustProxy: trustProxy(raw.socket.remoteAddress)
       }),
       body: request.body as Readable | undefined,
       bodyLimit: route.bodyLimit,
@@ -94,7 +96,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     const cacheRequest = cache.request({ keyMethod: request.method, method: request.method, path: url.path, query: url.query, headers: request.headers, params: {} })
     // The fill is shared by every request waiting on this key: it is not tied to this
     // client (its service timeout bounds it), and carries no conditional of this client's.
-    const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy })
+    const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy: trustProxy(raw.socket.remoteAddress) })
     for (const name of CONDITIONALS) Reflect.deleteProperty(headers, name)
     const fetch = async (): Promise<UpstreamResponse> => {
       const res = await forward(service, {

@@ -9,14 +9,24 @@ import { errors } from '../errors.js'
 
 export type BodyCheck = (body: Buffer | undefined) => unknown
 
+/** Strict: invalid bytes fail, and a byte order mark stays in the text (so JSON.parse refuses it). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 /** The parsed body, or a thrown 400. `schema` undefined: any JSON (or no body) is accepted. */
 export function compileBodyCheck (schema: Readonly<Record<string, unknown>> | undefined): BodyCheck {
   const validate = schema === undefined ? undefined : bodyAjv().compile(structuredClone(schema) as Record<string, unknown>)
   return (body) => {
     let json: unknown
     if (body !== undefined && body.length > 0) {
+      let text: string
       try {
-        json = JSON.parse(body.toString('utf8'))
+        text = UTF8.decode(body)
+      } catch {
+        // toString('utf8') would validate a repaired copy while the owner gets the original bytes.
+        throw errors.invalidBody('The request body is not valid UTF-8 (RFC 8259 §8.1).')
+      }
+      try {
+        json = JSON.parse(text)
       } catch (err) {
         throw errors.invalidBody(`The request body is not valid JSON: ${(err as Error).message}.`)
       }
