@@ -37,6 +37,8 @@ const ENCODED = /%[0-9A-Fa-f]{2}/
 const CONTROL = /[\u0000-\u001f\u007f]/
 // eslint-disable-next-line no-control-regex -- the range starts at NUL: everything outside ASCII
 const NON_ASCII = /[^\u0000-\u007f]/
+/** `.` or `..` as a whole segment between `/` or `\\`; `..;jsessionid=x` is `..` to servlet containers. */
+const DOT_SEGMENT = /(?:^|[/\\])(\.\.?(?:;[^/\\]*)?)(?=[/\\]|$)/
 
 /**
  * An absolute-form target (`GET http://host/path HTTP/1.1`, RFC 9112 §3.2.2) as the
@@ -104,13 +106,6 @@ function decodeRuns (text: string): string | undefined {
 function segmentsProblem (text: string): string | undefined {
   if (CONTROL.test(text)) return 'contains a control character'
   // Full-width dots and slashes (U+FF0E, U+FF0F, U+2024...) become "." and "/" under NFKC, which some services apply.
-  const forms = NON_ASCII.test(text) ? [text, text.normalize('NFKC')] : [text]
-  for (const form of forms) {
-    for (const segment of form.split(/[/\\]/)) {
-      // `..;jsessionid=x` is `..` to servlet containers.
-      const bare = segment.split(';', 1)[0]
-      if (bare === '.' || bare === '..') return `contains a dot segment (${JSON.stringify(segment)})`
-    }
-  }
-  return undefined
+  const dot = DOT_SEGMENT.exec(text) ?? (NON_ASCII.test(text) ? DOT_SEGMENT.exec(text.normalize('NFKC')) : null)
+  return dot === null ? undefined : `contains a dot segment (${JSON.stringify(dot[1])})`
 }
