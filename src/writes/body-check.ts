@@ -1,11 +1,13 @@
 /**
  * Receiver-side validation of write bodies: a route's `validate.body` JSON Schema,
  * compiled once at boot. A body failing it is refused with 400 and the list of what is
- * wrong, and never reaches the owner.
+ * wrong, and never reaches the owner. Before it, on every write route: the body must be
+ * valid UTF-8 and JSON without a key repeated in one object (docs/hygiene.md).
  */
 import type { ErrorObject } from 'ajv'
 import { bodyAjv } from '../config/write-route.js'
 import { errors } from '../errors.js'
+import { duplicateKey } from './duplicate-keys.js'
 
 export type BodyCheck = (body: Buffer | undefined) => unknown
 
@@ -29,6 +31,11 @@ export function compileBodyCheck (schema: Readonly<Record<string, unknown>> | un
         json = JSON.parse(text)
       } catch (err) {
         throw errors.invalidBody(`The request body is not valid JSON: ${(err as Error).message}.`)
+      }
+      const repeated = duplicateKey(text)
+      if (repeated !== undefined) {
+        throw errors.invalidBody(`The request body repeats the key ${JSON.stringify(repeated.key)} in one object; parsers disagree on which value counts, so send it once.`,
+          [{ pointer: repeated.pointer, message: `duplicate key ${JSON.stringify(repeated.key)}` }])
       }
     }
     if (validate === undefined) return json
