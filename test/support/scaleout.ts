@@ -109,7 +109,8 @@ routes:
       invalidate: ["user:{params.id}"]
   - { proxy: /api/products, service: products, cache: { ttl: 1m } }
 ${LIMITED_ROUTES.map(path => `  - { proxy: ${path}, service: plain, rateLimit: { max: ${LIMIT}, window: 1m } }\n`).join('')}`
-  const gateways = await Promise.all([0, 1, 2].map(async () => await startCliGateway(t, yaml, { store: JSON.stringify(backend.storeConfig), startTimeoutMs: 45_000 })))
+  // Bounded, but generous: three Node.js processes starting at once on a loaded 2-core machine.
+  const gateways = await Promise.all([0, 1, 2].map(async () => await startCliGateway(t, yaml, { store: JSON.stringify(backend.storeConfig), startTimeoutMs: 120_000 })))
   const [a, b, c] = gateways as [RunningGateway, RunningGateway, RunningGateway]
   const upstreams = gateways.map(g => `127.0.0.1:${g.port}`)
   const nginx = await startNginx(t, { upstreams })
