@@ -24,7 +24,7 @@ export async function runCli (args: string[], opts: { env?: NodeJS.ProcessEnv, t
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15_000)
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000)
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>(resolve => child.once('exit', (c, s) => resolve([c, s])))
   clearTimeout(timer)
   return { code, signal, stdout, stderr }
