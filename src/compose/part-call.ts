@@ -20,6 +20,7 @@
  * it is used), so `tryTimeout` bounds both, and a failure while the body arrives counts like
  * one before the headers. The part's `timeout` caps `tryTimeout` and `deadline`.
  */
+import { isUtf8 } from 'node:buffer'
 import { BrokenCircuitError, type IBackoff } from 'cockatiel'
 import type { Dispatcher } from 'undici'
 import { errors as undiciErrors } from 'undici'
@@ -40,8 +41,11 @@ export type CallFailure =
   | { readonly kind: 'aborted' }
 
 export type CallResult =
-  /** `text` is the body as received (UTF-8), the JSON text `value` was parsed from. */
-  | { readonly ok: true, readonly value: unknown, readonly text: string }
+  /**
+   * `body`: the JSON text `value` was parsed from, as received when it is valid UTF-8 (as
+   * RFC 8259 requires), else as decoded (invalid sequences replaced by U+FFFD) and encoded again.
+   */
+  | { readonly ok: true, readonly value: unknown, readonly body: Buffer }
   | { readonly ok: false, readonly failure: CallFailure }
 
 export interface CallOptions {
@@ -65,6 +69,8 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
  */
 const DRAIN_LIMIT = 128 * 1024
 const ABORTED: CallResult = { ok: false, failure: { kind: 'aborted' } }
+/** The body of a 204: no content, the JSON value null. */
+const NULL_BODY = Buffer.from('null')
 /**
  * What a cancelled try rejects with (not an Error: nothing is thrown to a user, and no
  * stack is captured): the breaker leaves it uncounted, as the proxy's client aborts are,
@@ -282,7 +288,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
       return
     }
     if (statusCode === 204) {
-      this.#settle({ ok: true, value: null, text: 'null' })
+      this.#settle({ ok: true, value: null, body: NULL_BODY })
       return
     }
     const type = headers['content-type']
@@ -320,7 +326,8 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
     if (!this.#collecting || this.#settled) return
     const chunks = this.#chunks
     this.#chunks = []
-    const text = (chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, this.#size)).toString('utf8')
+    const bytes = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, this.#size)
+    const text = bytes.toString('utf8')
     let value: unknown
     try {
       value = JSON.parse(text)
@@ -328,7 +335,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
       this.#settle({ ok: false, failure: { kind: 'failed', reason: 'the body is not valid JSON', cause: err } })
       return
     }
-    this.#settle({ ok: true, value, text })
+    this.#settle({ ok: true, value, body: isUtf8(bytes) ? bytes : Buffer.from(text) })
   }
 
   onResponseError (_controller: Dispatcher.DispatchController | undefined, err: Error): void {
