@@ -17,7 +17,7 @@ import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import YAML from 'yaml'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
-import { checkRoutePath } from './route-path.js'
+import { checkPlainPath, checkRoutePath } from './route-path.js'
 import { checkServiceReference } from './service-reference.js'
 import { ROUTE_PROTECTION_PROPERTIES } from './route-protection.js'
 import { parseTemplate, placeholdersOf } from '../versioning/template.js'
@@ -211,6 +211,7 @@ function checkPathTemplate (path: unknown, ctx: TemplateContext, at: PathSegment
     issues.push({ path: formatPath(at), message: `must be a path without "?" or "#" (found ${JSON.stringify(path)})` })
     return
   }
+  if (!checkPlainPath(path, at, issues)) return
   checkTemplate(path, ctx, at, issues, opts)
 }
 

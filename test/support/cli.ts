@@ -60,7 +60,8 @@ export async function startCliGateway (t: Teardown, yaml: string, opts: { env?: 
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
 
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 15_000
+  // Generous: a node start takes many seconds on a shared, busy machine.
+  const deadline = Date.now() + 45_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${output}`)
     try {
