@@ -48,7 +48,15 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number
   /** Connection errors after open() (ioredis reconnects by itself); default: ignored. */
   onError?: (err: Error) => void
+  /**
+   * Queue consumers idle this long and holding no entry are removed from their group, by a
+   * claim at most once per this period (or per minute, whichever is shorter) per queue.
+   * Default 10 minutes.
+   */
+  idleConsumerMs?: number
 }
+
+const IDLE_CONSUMER_MS = 10 * 60_000
 
 const GROUP = 'junction'
 /** Ids per ack (members per add-to-set) script call: Lua's unpack() has a stack limit of a few thousand values. */
@@ -71,11 +79,28 @@ for _, member in ipairs(due) do
 end
 `
 
-/** KEYS[1] stream, KEYS[2] delayed set; ARGV group, consumer, count, min idle ms. Returns {{id, deliveries, {f, v, ...}}, ...}. */
+/**
+ * KEYS[1] stream, KEYS[2] delayed set; ARGV group, consumer, count, min idle ms, and the
+ * idle time after which other consumers holding nothing are removed ('0': not this time).
+ * Returns {{id, deliveries, {f, v, ...}}, ...}.
+ */
 const CLAIM_LUA = PROMOTE_LUA + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 -- The group is created on first use; '0' so that entries appended before it are included.
 redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+-- Consumer names of processes long gone would stay in the group forever (each process has
+-- a fresh one). One that holds nothing loses nothing by being removed: a live consumer is
+-- created again by its next read.
+if ARGV[5] ~= '0' then
+  local limit = tonumber(ARGV[5])
+  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+    local info = {}
+    for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+    if info['pending'] == 0 and info['idle'] >= limit and info['name'] ~= ARGV[2] then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    end
+  end
+end
 local want = tonumber(ARGV[3])
 local out = {}
 local cursor = '0-0'
@@ -193,7 +218,7 @@ return 0
 `
 
 interface ScriptCommands {
-  junctionClaim (stream: string, delayed: string, group: string, consumer: string, count: number, minIdleMs: number): Promise<unknown>
+  junctionClaim (stream: string, delayed: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number): Promise<unknown>
   junctionAck (stream: string, group: string, ...ids: string[]): Promise<unknown>
   junctionStats (stream: string, delayed: string, group: string): Promise<unknown>
   junctionAppendDelayed (delayed: string, delayMs: number, uuid: string, fields: string): Promise<unknown>
@@ -250,12 +275,15 @@ export class RedisStore implements Store {
   private sub: Redis | undefined
   private readonly handlers = new Map<string, Set<{ readonly handler: MessageHandler }>>()
   private closing: Promise<void> | undefined
+  /** Per stream: when a claim last removed idle consumers (see idleConsumerMs). */
+  private readonly consumersSweptAt = new Map<string, number>()
 
   private constructor (
     private readonly redis: ScriptedRedis,
     private readonly prefix: string,
     private readonly safeUrl: string,
-    private readonly onError: (err: Error) => void
+    private readonly onError: (err: Error) => void,
+    private readonly idleConsumerMs: number
   ) {}
 
   static async open (config: RedisStoreConfig, opts: RedisStoreOptions = {}): Promise<RedisStore> {
@@ -317,7 +345,7 @@ export class RedisStore implements Store {
       clearTimeout(timer)
     }
     // Cluster and Redis share every command used here; the type is Redis's for brevity.
-    return new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError)
+    return new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError, Math.max(1, Math.floor(opts.idleConsumerMs ?? IDLE_CONSUMER_MS)))
   }
 
   private key (key: string): string {
@@ -381,8 +409,18 @@ export class RedisStore implements Store {
 
   // --- queues ----------------------------------------------------------------------------
 
+  /** The idle time to pass to a claim of `stream`: due once per period, else 0 (no sweep). */
+  private sweepIdleConsumers (stream: string): number {
+    const now = Date.now()
+    const period = Math.min(this.idleConsumerMs, 60_000)
+    if (now - (this.consumersSweptAt.get(stream) ?? 0) < period) return 0
+    this.consumersSweptAt.set(stream, now)
+    return this.idleConsumerMs
+  }
+
   queue (name: string): DurableQueue {
     const redis = this.redis
+    const store = this
     const stream = `${this.prefix}queue:{${name}}`
     const delayed = `${stream}:delayed`
     const peeked = (row: unknown): PeekedEntry => {
@@ -441,7 +479,7 @@ export class RedisStore implements Store {
       },
       async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
         if (opts.count < 1) return []
-        const reply = await redis.junctionClaim(stream, delayed, GROUP, consumer, Math.floor(opts.count), Math.max(0, Math.floor(opts.visibilityMs)))
+        const reply = await redis.junctionClaim(stream, delayed, GROUP, consumer, Math.floor(opts.count), Math.max(0, Math.floor(opts.visibilityMs)), store.sweepIdleConsumers(stream))
         if (!Array.isArray(reply)) throw new Error(`unexpected claim reply from ${stream}`)
         return reply.map((row: unknown): QueueEntry => {
           const [id, deliveries, flat] = row as [unknown, unknown, unknown]
