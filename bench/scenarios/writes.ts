@@ -138,9 +138,10 @@ interface Services { owner: Running, copies: Running[] }
 interface Gateway { label: string, junction: Running, redis: BenchRedis | undefined }
 
 /** One write run: reset the records, load, wait for the copies, collect. */
-async function writeRun (gateway: Gateway, services: Services, settings: BenchSettings, overallRate: number | undefined): Promise<{ result: LoadResult, lag: LagReport }> {
+async function writeRun (gateway: Gateway, services: Services, settings: BenchSettings, overallRate: number | undefined): Promise<WriteRun> {
   await Promise.all([services.owner, ...services.copies].map(async s => await fetch(`${s.url}/_bench/reset`, { method: 'POST' })))
   const answers = new Map<string, number>()
+  const redisBefore = await gateway.redis?.usage()
   const cpuBefore = await gateway.junction.cpuMicros()
   const result = await load({
     url: gateway.junction.url,
@@ -166,7 +167,27 @@ async function writeRun (gateway: Gateway, services: Services, settings: BenchSe
   }
   // CPU until the last delivery, not only while the load ran: at max load the backlog is delivered after.
   const cpu = await gateway.junction.cpuMicros() - cpuBefore
-  return { result: { ...result, cpuMicrosPerRequest: result.total > 0 ? cpu / result.total : 0 }, lag: lagOf(commits, answers, copies) }
+  const redisAfter = await gateway.redis?.usage()
+  const writes = Math.max(1, result.total)
+  const redis = redisBefore === undefined || redisAfter === undefined
+    ? undefined
+    : { commandsPerWrite: (redisAfter.commands - redisBefore.commands) / writes, cpuMicrosPerWrite: (redisAfter.cpuMicros - redisBefore.cpuMicros) / writes }
+  return { result: { ...result, cpuMicrosPerRequest: result.total > 0 ? cpu / result.total : 0 }, lag: lagOf(commits, answers, copies), redis }
+}
+
+interface WriteRun {
+  readonly result: LoadResult
+  readonly lag: LagReport
+  /** Redis store only: what the server did per write (the usage queries themselves included). */
+  readonly redis: { readonly commandsPerWrite: number, readonly cpuMicrosPerWrite: number } | undefined
+}
+
+/** "; Redis 12.3 commands, 456 µs CPU per write" (mean over runs), or nothing on the embedded store. */
+function redisText (runs: readonly WriteRun[]): string {
+  const measured = runs.flatMap(r => r.redis === undefined ? [] : [r.redis])
+  if (measured.length === 0) return ''
+  const avg = (f: (r: NonNullable<WriteRun['redis']>) => number): number => measured.reduce((sum, r) => sum + f(r), 0) / measured.length
+  return `; Redis ${avg(r => r.commandsPerWrite).toFixed(1)} commands, ${avg(r => r.cpuMicrosPerWrite).toFixed(0)} µs CPU per write`
 }
 
 function mergeLag (lags: readonly LagReport[]): LagReport {
@@ -233,8 +254,8 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
       }
 
       const plain = new Map<Gateway, LoadResult[]>()
-      const max = new Map<Gateway, Array<{ result: LoadResult, lag: LagReport }>>()
-      const rated = new Map<Gateway, Array<{ result: LoadResult, lag: LagReport }>>()
+      const max = new Map<Gateway, WriteRun[]>()
+      const rated = new Map<Gateway, WriteRun[]>()
       for (const gateway of gateways) {
         // Warm-up (JIT, keep-alive pools), not measured.
         await load({ url: gateway.junction.url, connections: settings.connections, durationSec: 1, vary: varyUser('/plain/users', false) }, [])
@@ -258,8 +279,8 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
         const maxLag = mergeLag(maxRuns.map(r => r.lag))
         const ratedLag = mergeLag(ratedRuns.map(r => r.lag))
         rows.push({ name: `plain proxied PUT, max load (${tag})`, result: base, ratios: { 'vs plain PUT': 1 } })
-        rows.push({ name: `write route, 2 dependents, max load (${tag}); ${lagText(maxLag)} — queueing at saturation`, result: maxResult, ratios: { 'vs plain PUT': maxResult.requestsPerSec / base.requestsPerSec } })
-        rows.push({ name: `write route, 2 dependents, ${WRITE_RATE} writes/s offered (${tag}); ${lagText(ratedLag)}`, result: ratedResult, ratios: { 'vs plain PUT': ratedResult.requestsPerSec / base.requestsPerSec } })
+        rows.push({ name: `write route, 2 dependents, max load (${tag}); ${lagText(maxLag)} — queueing at saturation${redisText(maxRuns)}`, result: maxResult, ratios: { 'vs plain PUT': maxResult.requestsPerSec / base.requestsPerSec } })
+        rows.push({ name: `write route, 2 dependents, ${WRITE_RATE} writes/s offered (${tag}); ${lagText(ratedLag)}${redisText(ratedRuns)}`, result: ratedResult, ratios: { 'vs plain PUT': ratedResult.requestsPerSec / base.requestsPerSec } })
         const missing = maxLag.missing + ratedLag.missing
         verdicts.push(`${tag}: ${maxResult.requestsPerSec.toFixed(0)} writes/s at max load (target ≥ 2,000); at ${WRITE_RATE} writes/s offered ` +
           `(${ratedResult.requestsPerSec.toFixed(0)} served) lag p50 ${ms(percentile(ratedLag.fromCommit, 0.5))} / p99 ${ms(percentile(ratedLag.fromCommit, 0.99))} ms ` +
