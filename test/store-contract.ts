@@ -135,6 +135,16 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.same((await store.setMembers('refreshed')).sort(), ['x', 'y'])
   })
 
+  test('sets: take removes the set and gives its members', async (t, store) => {
+    t.same(await store.takeSet('none'), [], 'a missing set has no members')
+    await store.addToSet('taken', ['a', 'b'], { ttlMs: 60_000 })
+    t.same((await store.takeSet('taken')).sort(), ['a', 'b'])
+    t.same(await store.setMembers('taken'), [], 'and it is gone')
+    t.same(await store.takeSet('taken'), [])
+    await store.addToSet('taken', ['c'])
+    t.same(await store.setMembers('taken'), ['c'], 'a set taken can be filled again')
+  })
+
   test('queue: append, claim, ack, stats', async (t, store) => {
     const q = store.queue('jobs')
     t.equal(q.name, 'jobs')

@@ -180,8 +180,8 @@ export class TagIndex {
 
   /** Entry keys recorded under each tag, and the sets themselves removed. */
   async takeKeys (tags: readonly string[]): Promise<string[]> {
-    // Read and delete issued together: one round trip, and the store applies them in this order.
-    const [lists] = await Promise.all([Promise.all(tags.map(tag => this.store.setMembers(setKey(tag)))), this.store.delete(tags.map(setKey))])
+    // Read and deleted in one operation: a key indexed meanwhile is not lost.
+    const lists = await Promise.all(tags.map(tag => this.store.takeSet(setKey(tag))))
     return [...new Set(lists.flat())]
   }
 

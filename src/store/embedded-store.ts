@@ -737,6 +737,13 @@ export class EmbeddedStore implements Store {
     return [...(this.liveSet(key)?.members ?? [])]
   }
 
+  async takeSet (key: string): Promise<string[]> {
+    this.assertOpen()
+    const members = [...(this.liveSet(key)?.members ?? [])]
+    this.sets.delete(key)
+    return members
+  }
+
   // --- queues ----------------------------------------------------------------------------
 
   queue (name: string): DurableQueue {

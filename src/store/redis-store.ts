@@ -211,6 +211,13 @@ if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 1
 `
 
+/** KEYS[1] set. Returns its members, and deletes it. */
+const TAKE_SET_LUA = `
+local members = redis.call('SMEMBERS', KEYS[1])
+if #members > 0 then redis.call('DEL', KEYS[1]) end
+return members
+`
+
 /** KEYS[1]; ARGV expected value. */
 const DELETE_IF_EQUALS_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -225,6 +232,7 @@ interface ScriptCommands {
   junctionSetMax (key: string, value: string, ttlMs: string): Promise<unknown>
   junctionDeleteIfEquals (key: string, value: string): Promise<unknown>
   junctionAddToSet (key: string, ttlMs: string, ...members: string[]): Promise<unknown>
+  junctionTakeSet (key: string): Promise<unknown>
   junctionAppendRaise (stream: string, register: string, value: string, ttlMs: string, ...fields: string[]): Promise<unknown>
   junctionLockRead (lock: string, register: string, token: string, ttlMs: number, read: '0' | '1'): Promise<unknown>
   junctionUnlockAck (stream: string, lock: string, group: string, token: string, ...ids: string[]): Promise<unknown>
@@ -320,7 +328,7 @@ export class RedisStore implements Store {
       ['junctionClaim', CLAIM_LUA, 2], ['junctionAck', ACK_LUA, 1], ['junctionStats', STATS_LUA, 2],
       ['junctionAppendDelayed', APPEND_DELAYED_LUA, 1], ['junctionSetMax', SET_MAX_LUA, 1],
       ['junctionDeleteIfEquals', DELETE_IF_EQUALS_LUA, 1], ['junctionAddToSet', ADD_TO_SET_LUA, 1],
-      ['junctionAppendRaise', APPEND_RAISE_LUA, 2], ['junctionLockRead', LOCK_READ_LUA, 2], ['junctionUnlockAck', UNLOCK_ACK_LUA, 2]
+      ['junctionTakeSet', TAKE_SET_LUA, 1], ['junctionAppendRaise', APPEND_RAISE_LUA, 2], ['junctionLockRead', LOCK_READ_LUA, 2], ['junctionUnlockAck', UNLOCK_ACK_LUA, 2]
     ] as const) {
       redis.defineCommand(name, { lua, numberOfKeys })
     }
@@ -405,6 +413,11 @@ export class RedisStore implements Store {
 
   async setMembers (key: string): Promise<string[]> {
     return await this.redis.smembers(this.key(key))
+  }
+
+  async takeSet (key: string): Promise<string[]> {
+    const reply = await this.redis.junctionTakeSet(this.key(key))
+    return Array.isArray(reply) ? reply.map(String) : []
   }
 
   // --- queues ----------------------------------------------------------------------------

@@ -146,6 +146,8 @@ export interface Store {
   /** Adds members to a set (tags → cache keys). `ttlMs` refreshes the set's expiry. */
   addToSet (key: string, members: readonly string[], opts?: { ttlMs?: number }): Promise<void>
   setMembers (key: string): Promise<string[]>
+  /** Removes a set and resolves to the members it had, in one atomic operation. */
+  takeSet (key: string): Promise<string[]>
 
   queue (name: string): DurableQueue
 
