@@ -18,5 +18,8 @@ export const latestRegister = (entity: string): string => `latest:${entity}`
 export const leaseLock = (entity: string): string => `lease:${entity}`
 /** Lag of the most recent delivery to a dependent (for stats; not durable). */
 export const lagKey = (dependent: string): string => `outbox:lag:${dependent}`
-/** Pub/sub channel; the message is a dependent's name: new work, stop sleeping. */
+/**
+ * Pub/sub channel; the message is `<dependent>\n<sender's consumer name>`: new work, stop
+ * sleeping (the sender ignores its own).
+ */
 export const NUDGE_CHANNEL = 'outbox:nudge'

@@ -199,7 +199,14 @@ export class StoreOutbox implements Outbox {
   start (): void {
     if (this.started || this.closing !== undefined) return
     this.started = true
-    this.unsubscribe = this.store.subscribe(NUDGE_CHANNEL, dependent => { this.workers.get(dependent)?.wake() })
+    this.unsubscribe = this.store.subscribe(NUDGE_CHANNEL, message => {
+      // `<dependent>\n<sender>`. Our own nudge comes back too: the local worker was already
+      // woken by the enqueue, and a second claim would find nothing. (A bare `<dependent>`,
+      // from an older instance, wakes the worker.)
+      const cut = message.indexOf('\n')
+      if (cut !== -1 && message.slice(cut + 1) === this.consumer) return
+      this.workers.get(cut === -1 ? message : message.slice(0, cut))?.wake()
+    })
       .catch((err: unknown) => {
         // Without nudges from other instances, polling still finds their work.
         this.onError(err, 'subscribing to outbox nudges')
@@ -430,7 +437,7 @@ export class StoreOutbox implements Outbox {
   private publishNudge (dependent: string): void {
     if (this.closing !== undefined) return
     this.lastNudge.set(dependent, Date.now())
-    this.store.publish(NUDGE_CHANNEL, dependent).catch((err: unknown) => { this.onError(err, 'publishing an outbox nudge') })
+    this.store.publish(NUDGE_CHANNEL, `${dependent}\n${this.consumer}`).catch((err: unknown) => { this.onError(err, 'publishing an outbox nudge') })
   }
 
   /** Runs `fn` on one dead letter (by id) or on all of them, batch by batch, for a bounded time. */

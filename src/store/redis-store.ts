@@ -80,14 +80,18 @@ end
 `
 
 /**
- * KEYS[1] stream, KEYS[2] delayed set; ARGV group, consumer, count, min idle ms, and the
- * idle time after which other consumers holding nothing are removed ('0': not this time).
- * Returns {{id, deliveries, {f, v, ...}}, ...}.
+ * KEYS[1] stream, KEYS[2] delayed set; ARGV group, consumer, count, min idle ms, the idle
+ * time after which other consumers holding nothing are removed ('0': not this time), and
+ * '1' to create the group if missing. Returns {{id, deliveries, {f, v, ...}}, ...}.
  */
 const CLAIM_LUA = PROMOTE_LUA + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
--- The group is created on first use; '0' so that entries appended before it are included.
-redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+-- The group is created on first use ('0' so that entries appended before it are
+-- included); ARGV[6] is '0' once this store has seen the group at work (a claim that
+-- finds it gone fails with NOGROUP and is made again with '1').
+if ARGV[6] ~= '0' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+  redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+end
 -- Consumer names of processes long gone would stay in the group forever (each process has
 -- a fresh one). One that holds nothing loses nothing by being removed: a live consumer is
 -- created again by its next read.
@@ -225,7 +229,7 @@ return 0
 `
 
 interface ScriptCommands {
-  junctionClaim (stream: string, delayed: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number): Promise<unknown>
+  junctionClaim (stream: string, delayed: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number, makeGroup: '0' | '1'): Promise<unknown>
   junctionAck (stream: string, group: string, ...ids: string[]): Promise<unknown>
   junctionStats (stream: string, delayed: string, group: string): Promise<unknown>
   junctionAppendDelayed (delayed: string, delayMs: number, uuid: string, fields: string): Promise<unknown>
@@ -285,6 +289,8 @@ export class RedisStore implements Store {
   private closing: Promise<void> | undefined
   /** Per stream: when a claim last removed idle consumers (see idleConsumerMs). */
   private readonly consumersSweptAt = new Map<string, number>()
+  /** Streams whose consumer group a claim of this store has seen at work (no need to create it). */
+  private readonly groupsSeen = new Set<string>()
 
   private constructor (
     private readonly redis: ScriptedRedis,
@@ -492,8 +498,18 @@ export class RedisStore implements Store {
       },
       async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
         if (opts.count < 1) return []
-        const reply = await redis.junctionClaim(stream, delayed, GROUP, consumer, Math.floor(opts.count), Math.max(0, Math.floor(opts.visibilityMs)), store.sweepIdleConsumers(stream))
+        const claim = async (): Promise<unknown> => await redis.junctionClaim(stream, delayed, GROUP, consumer, Math.floor(opts.count),
+          Math.max(0, Math.floor(opts.visibilityMs)), store.sweepIdleConsumers(stream), store.groupsSeen.has(stream) ? '0' : '1')
+        let reply: unknown
+        try {
+          reply = await claim()
+        } catch (err) {
+          // The group went away (the server lost its data, or the stream was deleted): make it again.
+          if (!(err instanceof Error) || !err.message.includes('NOGROUP') || !store.groupsSeen.delete(stream)) throw err
+          reply = await claim()
+        }
         if (!Array.isArray(reply)) throw new Error(`unexpected claim reply from ${stream}`)
+        if (reply.length > 0) store.groupsSeen.add(stream)
         return reply.map((row: unknown): QueueEntry => {
           const [id, deliveries, flat] = row as [unknown, unknown, unknown]
           const fields = pairsToRecord(flat)
