@@ -14,6 +14,7 @@ import type { HttpMethod, ProxyRouteConfig, RouteConfig } from '../src/config/ty
 import { errors } from '../src/errors.js'
 import { forward, type ForwardResponse } from '../src/upstream/forward.js'
 import { upstreamRequestHeaders } from '../src/upstream/headers.js'
+import type { TrustFunction } from '../src/upstream/trusted-proxies.js'
 import { gatewayPath, rewritePath } from '../src/upstream/rewrite.js'
 import type { Validators } from '../src/cache/entry.js'
 import { namedServicePaths } from '../src/cache/write-targets.js'
@@ -24,7 +25,8 @@ import { bufferAnswer, TooLargeToCache } from '../src/cache/buffered-answer.js'
 
 export interface ProxyRoutesOptions {
   routes: readonly RouteConfig[]
-  trustProxy: boolean
+  /** Whether a peer is a trusted proxy (server.trustProxy). */
+  trustProxy: TrustFunction
 }
 
 const ALL_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -40,7 +42,7 @@ function withValidators (headers: Record<string, string | string[]>, validators:
   return out
 }
 
-function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: boolean, claimed: ReadonlySet<string>): void {
+function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: TrustFunction, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
   const retryMethods = new Set<string>(route.retryMethods)
   // Authentication and rate limiting (plugins/protection.ts): the same hooks for every method and path below.
@@ -65,7 +67,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
         remoteAddress: raw.socket.remoteAddress ?? '',
         protocol: request.protocol,
         requestId: request.id,
-        trustProxy
+        trustProxy: trustProxy(raw.socket.remoteAddress)
       }),
       body: request.body as Readable | undefined,
       bodyLimit: route.bodyLimit,
@@ -119,7 +121,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     // shared by every request waiting on this key: it is not tied to this client (its
     // service timeout bounds it), and carries no conditional of this client's.
     const fetch = async (validators?: Validators): Promise<UpstreamResponse> => {
-      const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy })
+      const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy: trustProxy(raw.socket.remoteAddress) })
       for (const name of CONDITIONALS) Reflect.deleteProperty(headers, name)
       const res = await forward(service, {
         method: 'GET',

@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig, WriteRouteConfig } from '../src/config/types.js'
 import type { Outbox } from '../src/outbox/types.js'
 import { upstreamRequestHeaders } from '../src/upstream/headers.js'
+import type { TrustFunction } from '../src/upstream/trusted-proxies.js'
 import { compileBodyCheck } from '../src/writes/body-check.js'
 import { compileWriteRoute, type CompiledWriteRoute } from '../src/writes/compiled-route.js'
 import { INTENT_QUEUE } from '../src/writes/intents.js'
@@ -27,7 +28,8 @@ import { createdId } from '../src/versioning/entity.js'
 
 export interface WriteRoutesOptions {
   routes: readonly RouteConfig[]
-  trustProxy: boolean
+  /** Whether a peer is a trusted proxy (server.trustProxy). */
+  trustProxy: TrustFunction
   /** Overrides the computed recovery threshold (tests of recovery timing). */
   recoveryThresholdMs?: number
 }
@@ -66,7 +68,7 @@ export default fp<WriteRoutesOptions>(async function writeRoutes (app, opts) {
   app.addHook('onClose', async () => { await recovery.close() })
 }, { name: 'write-routes', fastify: '5.x', dependencies: ['upstreams', 'store', 'outbox', 'response-cache', 'protection'] })
 
-function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, flow: WriteFlow, trustProxy: boolean): void {
+function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, flow: WriteFlow, trustProxy: TrustFunction): void {
   const config = route.config
   const check = compileBodyCheck(config.bodySchema)
 
@@ -80,7 +82,7 @@ function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, fl
         remoteAddress: raw.socket.remoteAddress ?? '',
         protocol: request.protocol,
         requestId: request.id,
-        trustProxy
+        trustProxy: trustProxy(raw.socket.remoteAddress)
       }),
       body: body !== undefined && body.length > 0 ? body : undefined,
       json

@@ -6,7 +6,7 @@ import { compileTemplate, expandTemplate } from '../src/compose/template.js'
 import { collectSlots, placeResults } from '../src/compose/collection.js'
 
 const input = (parts: Record<string, unknown>, extra: { query?: Record<string, string | string[]>, headers?: Record<string, string> } = {}) => ({
-  params: { id: '../admin?x=1&y' },
+  params: { id: 'a/admin?x=1&y' },
   query: extra.query ?? {},
   headers: extra.headers ?? {},
   parts: new Map(Object.entries(parts))
@@ -14,7 +14,17 @@ const input = (parts: Record<string, unknown>, extra: { query?: Record<string, s
 
 t.test('values are percent-encoded: a value can never add a segment, a query or a parameter', async t => {
   const expanded = expandTemplate(compileTemplate('/users/{params.id}?company={user.companyId}'), input({ user: { companyId: 'a&b=c' } }))
-  t.same(expanded, { ok: true, path: '/users/..%2Fadmin%3Fx%3D1%26y?company=a%26b%3Dc' })
+  t.same(expanded, { ok: true, path: '/users/a%2Fadmin%3Fx%3D1%26y?company=a%26b%3Dc' })
+})
+
+t.test('a value that is or hides a dot segment, or is empty, is refused in a path (docs/hygiene.md)', async t => {
+  const template = compileTemplate('/users/{query.id}?q={query.q}')
+  for (const id of ['..', '.', '../admin', 'a/../..', '%2e%2e', '%252e%252e', '..\\x', '..;x', '']) {
+    const expanded = expandTemplate(template, input({}, { query: { id, q: '..' } }))
+    t.match(expanded, { ok: false, placeholder: '{query.id}', missing: 'request', unsafe: true, why: /^\{query\.id\} \(.*\) (contains a dot segment|is empty).*, so it cannot be put in a path$/ }, JSON.stringify(id))
+  }
+  t.same(expandTemplate(template, input({}, { query: { id: 'a..b', q: '..' } })), { ok: true, path: '/users/a..b?q=..' }, 'dots inside a segment, and ".." in the query, are fine')
+  t.match(expandTemplate(compileTemplate('/users/{user.id}'), input({ user: { id: '..' } })), { ok: false, missing: 'field', unsafe: true })
 })
 
 t.test('query (first value), headers (case-insensitive names), array indexes, numbers and booleans', async t => {

@@ -11,6 +11,9 @@ import type { GatewayConfig } from '../src/config/types.js'
 import { OUTBOX_DEFAULTS } from '../src/outbox/outbox-options.js'
 import { CIRCUIT_BREAKER_DEFAULTS, OVERLOAD_DEFAULTS, RETRY_DEFAULTS } from '../src/config/resilience-block.js'
 
+/** The listener's limits (docs/hygiene.md), filled in when the file does not set them. */
+const LISTENER_DEFAULTS = { maxHeaderSize: 16384, maxHeaders: 100, headersTimeoutMs: 10000, requestTimeoutMs: 60000, keepAliveTimeoutMs: 72000 }
+
 const FULL = `# yaml-language-server: $schema=../schema/junction.schema.json
 server: { host: 0.0.0.0, port: 8080, bodyLimit: 1mb, shutdownTimeout: 10s, trustProxy: false, logLevel: info }
 store: { kind: embedded, dir: ./data, fsync: batch }
@@ -52,7 +55,7 @@ t.test('a valid file round-trips to the normalised config', async t => {
   const config = await loadConfig(join(dir, 'junction.yaml'), { env: { ADMIN_TOKEN: 's3cret' } })
   t.same(config, {
     source: join(dir, 'junction.yaml'),
-    server: { host: '0.0.0.0', port: 8080, bodyLimit: 1048576, shutdownTimeoutMs: 10000, trustProxy: false, logLevel: 'info', overload: OVERLOAD_DEFAULTS },
+    server: { host: '0.0.0.0', port: 8080, bodyLimit: 1048576, shutdownTimeoutMs: 10000, trustProxy: false, logLevel: 'info', ...LISTENER_DEFAULTS, overload: OVERLOAD_DEFAULTS },
     store: { kind: 'embedded', dir: join(dir, 'data'), fsync: 'batch' },
     admin: { token: 's3cret' },
     services: {
@@ -76,7 +79,7 @@ t.test('a valid file round-trips to the normalised config', async t => {
 
 t.test('defaults of a minimal config', async t => {
   const config = parseConfig('services:\n  users: { urls: ["http://127.0.0.1:3001/"] }\nroutes:\n  - { proxy: /, service: users }\n', { env: {} })
-  t.same(config.server, { host: '0.0.0.0', port: 8080, bodyLimit: 1048576, shutdownTimeoutMs: 10000, trustProxy: false, logLevel: 'info', overload: OVERLOAD_DEFAULTS })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, bodyLimit: 1048576, shutdownTimeoutMs: 10000, trustProxy: false, logLevel: 'info', ...LISTENER_DEFAULTS, overload: OVERLOAD_DEFAULTS })
   t.same(config.store, { kind: 'embedded', dir: join(process.cwd(), 'data'), fsync: 'batch' }, 'relative to the cwd without a source')
   t.same(config.admin, { token: undefined })
   t.same(config.services.users?.urls, ['http://127.0.0.1:3001'], 'URLs normalised to their origin')

@@ -32,7 +32,7 @@ t.test('unknown keys suggest the key meant, and the misspelt required key is not
 
 t.test('an unknown key with nothing close lists the allowed keys', async t => {
   t.same(problems('server: { colour: blue }\n' + SERVICES + ROUTES), [
-    'server.colour: unknown key; allowed keys here: "host", "port", "bodyLimit", "shutdownTimeout", "trustProxy", "logLevel", "overload"'
+    'server.colour: unknown key; allowed keys here: "host", "port", "bodyLimit", "shutdownTimeout", "trustProxy", "logLevel", "maxHeaderSize", "maxHeaders", "headersTimeout", "requestTimeout", "keepAliveTimeout", "overload"'
   ])
 })
 
@@ -49,7 +49,7 @@ t.test('enums list the allowed values and suggest the closest', async t => {
 t.test('type errors say what was expected and what was found', async t => {
   t.same(problems('server: { port: eighty, trustProxy: maybe }\n' + SERVICES + ROUTES), [
     'server.port: expected an integer, found a string ("eighty")',
-    'server.trustProxy: expected a boolean (true or false), found a string ("maybe")'
+    'server.trustProxy: expected a boolean (true or false) or a list, found a string ("maybe")'
   ])
   t.same(problems(SERVICES + 'routes:\n  - { proxy: /api/users, service: users, bodyLimit: [1mb] }\n'), [
     'routes[0].bodyLimit: expected a string or an integer (e.g. "512kb", "1mb"), found a list'
@@ -130,7 +130,7 @@ t.test('validateConfig fills in the defaults the schema declares', async t => {
   const doc: Record<string, unknown> = { services: { users: { urls: ['http://127.0.0.1:3001'] } }, routes: [{ proxy: '/a', service: 'users' }] }
   const result = validateConfig(doc)
   t.ok(result.ok)
-  t.same(doc.server, { host: '0.0.0.0', port: 8080, bodyLimit: '1mb', shutdownTimeout: '10s', trustProxy: false, logLevel: 'info' })
+  t.same(doc.server, { host: '0.0.0.0', port: 8080, bodyLimit: '1mb', shutdownTimeout: '10s', trustProxy: false, logLevel: 'info', maxHeaderSize: '16kb', maxHeaders: 100, headersTimeout: '10s', requestTimeout: '60s', keepAliveTimeout: '72s' })
   t.same(doc.services, { users: { urls: ['http://127.0.0.1:3001'], timeout: '30s', connectTimeout: '5s', connections: 128, keepAliveTimeout: '4s' } })
   t.same(doc.admin, {})
 })

@@ -24,6 +24,8 @@ import { expandTemplate, isScalar, type TemplateInput } from './template.js'
 export type PartFailure =
   | CallFailure
   | { readonly kind: 'missing-input', readonly what: string }
+  /** A value of the request cannot go into the part's path (`..`, empty). */
+  | { readonly kind: 'bad-input', readonly why: string }
   | { readonly kind: 'skipped', readonly dependency: string }
 
 export type PartOutcome =
@@ -208,7 +210,10 @@ function partHeaders (plan: ComposePlan, request: ComposeRequest): Record<string
   return out
 }
 
-function unresolvable (expanded: { placeholder: string, missing: 'request' | 'field', why: string }): PartFailure {
+function unresolvable (expanded: { placeholder: string, missing: 'request' | 'field', why: string, unsafe?: true }): PartFailure {
+  if (expanded.unsafe === true) {
+    return expanded.missing === 'request' ? { kind: 'bad-input', why: expanded.why } : { kind: 'failed', reason: expanded.why }
+  }
   return expanded.missing === 'request'
     ? { kind: 'missing-input', what: expanded.why.replace(/ is missing$/, '') }
     : { kind: 'failed', reason: `unresolvable placeholder ${expanded.placeholder}: ${expanded.why}` }
@@ -228,6 +233,8 @@ export function errorFor (part: PlannedPart, failure: PartFailure): JunctionErro
       return errors.composePartFailed(name, service, failure.reason, failure.cause)
     case 'missing-input':
       return errors.composeMissingInput(name, `the ${failure.what}`)
+    case 'bad-input':
+      return errors.composeBadInput(name, failure.why)
     case 'skipped':
       return errors.composePartFailed(name, service, `skipped because part "${failure.dependency}" failed`)
     case 'aborted':
@@ -242,6 +249,7 @@ export function describeFailure (failure: PartFailure): string {
     case 'status': return `the service answered ${failure.status}`
     case 'failed': return failure.reason
     case 'missing-input': return `the request has no ${failure.what}`
+    case 'bad-input': return failure.why
     case 'skipped': return `skipped because part "${failure.dependency}" failed`
     case 'aborted': return 'cancelled'
   }

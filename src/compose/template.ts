@@ -17,6 +17,7 @@
  * Expanded values are percent-encoded (encodeURIComponent): a value is one path segment or
  * one query value, so it can never add a segment, `..`, a `?` or an `&` toward the service.
  */
+import { pathValueProblem } from '../upstream/request-target.js'
 
 export type Source = 'params' | 'query' | 'headers' | 'part'
 
@@ -135,8 +136,11 @@ export interface TemplateInput {
 
 export type Expansion =
   | { readonly ok: true, readonly path: string }
-  /** `request`: the client did not send it (a client error); `field`: a part body lacks it. */
-  | { readonly ok: false, readonly placeholder: string, readonly missing: 'request' | 'field', readonly why: string }
+  /**
+   * `request`: the client did not send it (a client error); `field`: a part body lacks it.
+   * `unsafe`: the value is there but cannot go into a path (`..`, empty: docs/hygiene.md).
+   */
+  | { readonly ok: false, readonly placeholder: string, readonly missing: 'request' | 'field', readonly why: string, readonly unsafe?: true }
 
 /**
  * `encode` turns each value into text: percent-encoding by default (paths); cache tags pass
@@ -144,9 +148,12 @@ export type Expansion =
  */
 export function expandTemplate (template: Template, input: TemplateInput, encode: (value: string) => string = encodeURIComponent): Expansion {
   let path = ''
+  // Paths only (not tags), and only before the query: there a service may resolve `..` in a value.
+  let inPath = encode === encodeURIComponent
   for (const segment of template.segments) {
     if ('literal' in segment) {
       path += segment.literal
+      if (segment.literal.includes('?')) inPath = false
       continue
     }
     const p = segment.placeholder
@@ -160,7 +167,13 @@ export function expandTemplate (template: Template, input: TemplateInput, encode
     if (!isScalar(value)) {
       return { ok: false, placeholder: p.text, missing: p.source === 'part' ? 'field' : 'request', why: whyMissing(p) }
     }
-    path += encode(String(value))
+    const text = String(value)
+    const unsafe = inPath ? pathValueProblem(text) : undefined
+    if (unsafe !== undefined) {
+      const shown = JSON.stringify(text.length > 40 ? text.slice(0, 37) + '...' : text)
+      return { ok: false, placeholder: p.text, missing: p.source === 'part' ? 'field' : 'request', why: `${p.text} (${shown}) ${unsafe}, so it cannot be put in a path`, unsafe: true }
+    }
+    path += encode(text)
   }
   return { ok: true, path }
 }

@@ -16,7 +16,8 @@
  */
 import { Type, type Static, type TUnsafe } from '@sinclair/typebox'
 import { type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList } from './config-error.js'
-import { checkRoutePath } from './route-path.js'
+import { checkPlainPath, checkRoutePath } from './route-path.js'
+import { isForwardingHeader, isInternalHeader } from '../upstream/headers.js'
 import { checkServiceReference } from './service-reference.js'
 import { ROUTE_PROTECTION_PROPERTIES } from './route-protection.js'
 import { checkDuration, checkSize, parseDuration, parseSize } from './cross-check.js'
@@ -192,6 +193,10 @@ export function checkComposeRoutes (routes: unknown, serviceNames: readonly stri
           issues.push({ path: where, message: `${JSON.stringify(name)} is not a header name; write the name only, e.g. "authorization"` })
         } else if (UNFORWARDABLE.has(name.toLowerCase())) {
           issues.push({ path: where, message: `${JSON.stringify(name)} cannot be forwarded to parts: it describes the client's connection or message, not its request` })
+        } else if (isInternalHeader(name.toLowerCase())) {
+          issues.push({ path: where, message: `${JSON.stringify(name)} cannot be forwarded to parts: only Junction may send it to a service, never a client (docs/hygiene.md)` })
+        } else if (isForwardingHeader(name.toLowerCase())) {
+          issues.push({ path: where, message: `${JSON.stringify(name)} cannot be forwarded to parts: it is a claim about the client that Junction does not pass on from clients (docs/hygiene.md)` })
         }
       })
     }
@@ -249,7 +254,7 @@ function checkParts (compose: Record<string, unknown>, params: readonly string[]
         issues.push({ path: formatPath([...where, 'path']), message: `must start with "/" (found ${JSON.stringify(part.path)}); write ${JSON.stringify('/' + part.path)}` })
       } else if (part.path.includes('#')) {
         issues.push({ path: formatPath([...where, 'path']), message: `must not contain "#" (found ${JSON.stringify(part.path)}): a fragment is never sent to a service` })
-      } else {
+      } else if (checkPlainPath(part.path, [...where, 'path'], issues)) {
         const parsed = parseTemplate(part.path)
         if (parsed.ok) template = parsed.template
         else issues.push({ path: formatPath([...where, 'path']), message: parsed.message })

@@ -17,6 +17,8 @@ import { checkWriteRoutes } from './write-route.js'
 import { checkComposeRoutes } from './compose-route.js'
 import { checkCacheBlocks, checkCacheSettings } from './cache-block.js'
 import { checkOverload, checkRouteRetries, checkServiceResilience } from './resilience-block.js'
+import { checkServerLimits } from './server-limits.js'
+import { checkPlainPath } from './route-path.js'
 
 export { checkDuration, checkSize, parseDuration, parseSize } from './units.js'
 
@@ -40,6 +42,7 @@ function checkServer (server: unknown, issues: ConfigIssue[]): void {
   checkSize(server.bodyLimit, ['server', 'bodyLimit'], issues)
   checkDuration(server.shutdownTimeout, ['server', 'shutdownTimeout'], issues)
   checkOverload(server.overload, issues)
+  checkServerLimits(server, issues)
 }
 
 /** Paths the gateway serves itself; configured routes may not shadow them. */
@@ -144,6 +147,7 @@ function checkProxyPrefix (prefix: string, path: PathSegment[], issues: ConfigIs
     issues.push({ path: at, message: `must be a path without "?" or "#" (found ${JSON.stringify(prefix)}); routes match the path only, and the query string is forwarded as is` })
     return false
   }
+  if (!checkPlainPath(prefix, path, issues)) return false
   const reserved = RESERVED_PATHS.find(r => prefix === r || prefix.startsWith(r + '/') || prefix === r + '/')
   if (reserved !== undefined) {
     issues.push({ path: at, message: `${JSON.stringify(reserved)} is reserved for the gateway's own endpoints (${RESERVED_PATHS.join(', ')}); choose another prefix, e.g. ${JSON.stringify('/api' + prefix)}` })
@@ -179,6 +183,8 @@ function checkRewrite (rewrite: string, path: PathSegment[], issues: ConfigIssue
     issues.push({ path: at, message: `must start with "/" (found ${JSON.stringify(rewrite)}); write ${JSON.stringify('/' + rewrite)}` })
   } else if (/[?#]/.test(rewrite)) {
     issues.push({ path: at, message: `must be a path without "?" or "#" (found ${JSON.stringify(rewrite)}); the query string of each request is forwarded as is` })
+  } else {
+    checkPlainPath(rewrite, path, issues)
   }
 }
 

@@ -176,7 +176,12 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
       shutdownTimeoutMs: duration(raw.server.shutdownTimeout),
       trustProxy: raw.server.trustProxy,
       logLevel: raw.server.logLevel,
-      overload: normaliseOverload(raw.server.overload)
+      overload: normaliseOverload(raw.server.overload),
+      maxHeaderSize: size(raw.server.maxHeaderSize),
+      maxHeaders: raw.server.maxHeaders,
+      headersTimeoutMs: duration(raw.server.headersTimeout),
+      requestTimeoutMs: duration(raw.server.requestTimeout),
+      keepAliveTimeoutMs: duration(raw.server.keepAliveTimeout)
     },
     store: normaliseStore(raw.store, baseDir),
     // An empty token (e.g. `${ADMIN_TOKEN:-}`) means none: the admin API stays disabled.

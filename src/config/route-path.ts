@@ -4,6 +4,20 @@
  * for every route kind that has such a path, so their messages agree.
  */
 import { type ConfigIssue, type PathSegment, formatPath } from './config-error.js'
+import { pathProblem } from '../upstream/request-target.js'
+
+/**
+ * A path in the config (a prefix, a rewrite, a route path, a template toward a service) must
+ * pass the same check as request paths (docs/hygiene.md): no dot segments, no "//", no
+ * layered encoding. Placeholders (`{params.id}`, `:id`) stand for one plain segment.
+ * Returns whether the path passed; pushes the issue when it did not.
+ */
+export function checkPlainPath (path: string, at: PathSegment[], issues: ConfigIssue[]): boolean {
+  const problem = pathProblem(path.replace(/\{[^{}]*\}/g, 'x'))
+  if (problem === undefined) return true
+  issues.push({ path: formatPath(at), message: `must be a plain path: ${JSON.stringify(path)} ${problem} (see docs/hygiene.md)` })
+  return false
+}
 
 const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/
 
@@ -21,6 +35,7 @@ export function checkRoutePath (path: string, at: PathSegment[], reserved: reado
     issues.push({ path: where, message: `must be a path with ":name" parameters only, without "?", "#", "*" or braces (found ${JSON.stringify(path)}), e.g. ${JSON.stringify(example)}` })
     return undefined
   }
+  if (!checkPlainPath(path, at, issues)) return undefined
   const hit = reserved.find(r => path === r || path.startsWith(r + '/'))
   if (hit !== undefined) {
     issues.push({ path: where, message: `${JSON.stringify(hit)} is reserved for the gateway's own endpoints (${reserved.join(', ')}); choose another path, e.g. ${JSON.stringify('/api' + path)}` })

@@ -63,8 +63,18 @@ export const ServerSchema = Type.Object({
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'TCP port the gateway listens on (0 picks a free port). Default 8080. Env override: JUNCTION_PORT.' })),
   bodyLimit: Type.Optional(size('Largest request body accepted, for routes that do not set their own bodyLimit. Default 1mb.', '1mb')),
   shutdownTimeout: Type.Optional(duration('On SIGTERM/SIGINT, how long to wait for in-flight requests before closing them. Default 10s.', '10s')),
-  trustProxy: Type.Optional(Type.Boolean({ default: false, description: 'Trust X-Forwarded-For/-Proto/-Host from the peer. Set to true only behind a reverse proxy such as nginx. Default false.' })),
+  trustProxy: Type.Optional(Type.Unsafe<boolean | string[]>({
+    type: ['boolean', 'array'],
+    items: { type: 'string', minLength: 1 },
+    default: false,
+    description: 'Which peers may state the client\'s address, protocol and host in X-Forwarded-* (else those headers are dropped and set afresh): false (none), true (every peer: only when nothing but a reverse proxy such as nginx can reach the gateway), or a list of IP addresses and CIDR ranges of the proxies, e.g. [10.0.0.0/8, "::1"]. Default false.'
+  })),
   logLevel: Type.Optional(stringEnum(LOG_LEVELS, { default: 'info', description: 'Least severe log level written. Default info.' })),
+  maxHeaderSize: Type.Optional(size('Largest request line plus headers a client may send; larger gets 431. From 1kb to 1mb. Default 16kb.', '16kb')),
+  maxHeaders: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Most header fields one request may have; more gets 431. Default 100.' })),
+  headersTimeout: Type.Optional(duration('How long a client may take to send the request line and headers; slower gets 408 and the connection is closed (slowloris). Default 10s.', '10s')),
+  requestTimeout: Type.Optional(duration('How long a client may take to send a whole request, body included; slower gets 408. At least headersTimeout. Default 60s.', '60s')),
+  keepAliveTimeout: Type.Optional(duration('How long an idle client connection is kept open between requests. Keep it above the idle timeout of a proxy in front (nginx upstream keepalive_timeout, a load balancer\'s idle timeout), so the proxy closes first. Default 72s.', '72s')),
   overload: Type.Optional(OverloadSchema)
 }, { additionalProperties: false, default: {}, description: 'The HTTP listener. Every key is optional.' })
 

@@ -23,11 +23,21 @@ export interface ServerConfig {
   readonly bodyLimit: number
   /** How long graceful shutdown waits for in-flight requests before closing them. */
   readonly shutdownTimeoutMs: number
-  /** Trust X-Forwarded-* from the peer (true when behind nginx). */
-  readonly trustProxy: boolean
+  /** Peers whose X-Forwarded-* are believed: none, all, or these addresses and CIDR ranges. */
+  readonly trustProxy: boolean | readonly string[]
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Load shedding thresholds; undefined: disabled. */
   readonly overload: OverloadConfig | undefined
+  /** Largest request line plus headers, in bytes (node's maxHeaderSize). */
+  readonly maxHeaderSize: number
+  /** Most header fields in one request. */
+  readonly maxHeaders: number
+  /** Time allowed to receive the request line and headers. */
+  readonly headersTimeoutMs: number
+  /** Time allowed to receive the whole request, body included. */
+  readonly requestTimeoutMs: number
+  /** How long an idle client connection is kept. */
+  readonly keepAliveTimeoutMs: number
 }
 
 export interface EmbeddedStoreConfig {

@@ -6,6 +6,7 @@
  * Values are URL-encoded when a path is expanded: a param is one path segment on the
  * gateway, so it must stay one segment (and never become `..` or a query) on the service.
  */
+import { pathValueProblem } from '../upstream/request-target.js'
 
 export type TemplatePart =
   | { readonly kind: 'text', readonly text: string }
@@ -72,7 +73,14 @@ export function expandTemplate (template: Template, values: TemplateValues, opts
     }
     const value = part.kind === 'id' ? values.id : values.params[part.name]
     if (value === undefined) throw new Error(`no value for ${part.kind === 'id' ? '{id}' : `{params.${part.name}}`} in ${template.source}`)
-    out += opts.encode ? encodeURIComponent(value) : value
+    if (opts.encode) {
+      // Route params are checked with the request path, created ids by the write flow: never reached.
+      const problem = pathValueProblem(value)
+      if (problem !== undefined) throw new Error(`internal: unchecked value for ${template.source}: ${problem}`)
+      out += encodeURIComponent(value)
+    } else {
+      out += value
+    }
   }
   return out
 }

@@ -29,6 +29,8 @@ import { type Committed, deliveriesFor } from './deliveries.js'
 import { encodeIntent } from './intents.js'
 import type { WriteLog } from './log.js'
 import { callService, certainlyNotDelivered, type ServiceAnswer } from './owner-call.js'
+import { ifMatchProblem } from './if-match.js'
+import { pathValueProblem } from '../upstream/request-target.js'
 
 export interface WriteRequest {
   readonly params: Readonly<Record<string, string>>
@@ -71,10 +73,14 @@ export class WriteFlow {
     if (config.requireIfMatch && req.headers['if-match'] === undefined) {
       throw errors.preconditionRequired(config.method, config.path)
     }
+    const ifMatch = ifMatchProblem(req.headers['if-match'])
+    if (ifMatch !== undefined) throw ifMatch
 
     const ownerPath = ownerPathOf(route, req.params)
     // POST: the client may name the id in its body; recovery can then find the entity even if the answer is lost.
-    const hintedId = config.method === 'POST' ? findCreatedId(undefined, req.json) : undefined
+    // Client-written: a hint that could not be a path segment (`..`) is no hint.
+    const written = config.method === 'POST' ? findCreatedId(undefined, req.json) : undefined
+    const hintedId = written !== undefined && pathValueProblem(written) === undefined ? written : undefined
     const writeId = randomUUID()
     let intentId: string
     try {
@@ -136,6 +142,9 @@ export class WriteFlow {
     if (config.method === 'POST') {
       createdId = findCreatedId(answer.headers.location as string | undefined, answer.json)
       if (createdId === undefined) throw errors.ownerAnswerUnusable(service, 'the created entity\'s id (no Location header, no "id" in the body)')
+      // The id goes into the copies' paths: `..` there would write somewhere else on the dependents.
+      const unusable = pathValueProblem(createdId)
+      if (unusable !== undefined) throw errors.ownerAnswerUnusable(service, `a created entity id that can be a path segment (${JSON.stringify(createdId.slice(0, 40))} ${unusable})`)
       entityPath = entityPathOf(route, req.params, createdId)
     }
     const base = { entityPath, params: req.params, createdId, writeId }
