@@ -135,6 +135,16 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.same((await store.setMembers('refreshed')).sort(), ['x', 'y'])
   })
 
+  test('sets: take removes the set and gives its members', async (t, store) => {
+    t.same(await store.takeSet('none'), [], 'a missing set has no members')
+    await store.addToSet('taken', ['a', 'b'], { ttlMs: 60_000 })
+    t.same((await store.takeSet('taken')).sort(), ['a', 'b'])
+    t.same(await store.setMembers('taken'), [], 'and it is gone')
+    t.same(await store.takeSet('taken'), [])
+    await store.addToSet('taken', ['c'])
+    t.same(await store.setMembers('taken'), ['c'], 'a set taken can be filled again')
+  })
+
   test('queue: append, claim, ack, stats', async (t, store) => {
     const q = store.queue('jobs')
     t.equal(q.name, 'jobs')
@@ -332,6 +342,41 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.equal(results[10], true, 'and can be taken again')
     t.same(results[14], ['n'], 'sets: add, delete, add in order')
     t.same((results[16] as Array<{ fields: Record<string, string> }>).map(e => e.fields), [{ n: '1' }], 'a claim sees the append issued before it')
+  })
+
+  test('a queue\'s registers and locks: raise with an append, lock and read, unlock with an ack', async (t, store) => {
+    const q = store.queue('kept')
+    const other = store.queue('kept-other')
+    t.equal(await q.read('latest:a'), undefined, 'a missing register reads undefined')
+    const id = await q.append({ n: '1' }, { raise: { key: 'latest:a', value: 5, ttlMs: 60_000 } })
+    t.match(id, /\S/, 'the append still returns its id')
+    t.equal(await q.read('latest:a'), 5, 'the register was raised with the append')
+    t.equal(await q.raise({ key: 'latest:a', value: 3 }), 5, 'a lower raise leaves it')
+    t.equal(await q.raise({ key: 'latest:a', value: 7, ttlMs: 60_000 }), 7)
+    t.equal(await other.read('latest:a'), undefined, 'registers belong to their queue')
+    t.equal(await store.get('latest:a'), null, 'and are not store keys')
+
+    const [entry] = await q.claim('c', { count: 1, visibilityMs: 10_000 })
+    t.same(entry?.fields, { n: '1' })
+    t.same(await q.lock({ key: 'lease:a', token: 'mine', ttlMs: 10_000 }, { read: 'latest:a' }), { locked: true, value: 7 }, 'locked, the register read with it')
+    t.same(await q.lock({ key: 'lease:a', token: 'theirs', ttlMs: 10_000 }), { locked: false, value: undefined }, 'a held lock is not taken again')
+    t.same(await other.lock({ key: 'lease:a', token: 'x', ttlMs: 10_000 }), { locked: true, value: undefined }, 'locks belong to their queue')
+    await q.ack([], { unlock: { key: 'lease:a', token: 'theirs' } })
+    t.equal((await q.lock({ key: 'lease:a', token: 'again', ttlMs: 10_000 })).locked, false, 'another token does not unlock')
+    await q.ack([entry!.id], { unlock: { key: 'lease:a', token: 'mine' } })
+    t.equal((await q.stats()).length, 0, 'the ack with an unlock acknowledged')
+    t.equal((await q.lock({ key: 'lease:a', token: 'again', ttlMs: 10_000 })).locked, true, 'and released the lock')
+
+    // Issued in one tick: each takes effect in the order issued.
+    const [, locked, , raised] = await Promise.all([
+      q.append({ n: '2' }, { raise: { key: 'latest:b', value: 2 } }),
+      q.lock({ key: 'lease:b', token: 't', ttlMs: 10_000 }, { read: 'latest:b' }),
+      q.ack([], { unlock: { key: 'lease:b', token: 't' } }),
+      q.lock({ key: 'lease:b', token: 'u', ttlMs: 10_000 }, { read: 'latest:b' })
+    ])
+    t.same(locked, { locked: true, value: 2 }, 'a lock issued after an append sees its raise')
+    t.same(raised, { locked: true, value: 2 }, 'a lock issued after an unlock takes the lock')
+    await t.rejects(q.raise({ key: 'latest:c', value: 1.5 }), 'a register holds integers')
   })
 
   test('deleteIfEquals deletes only a matching value', async (t, store) => {

@@ -28,6 +28,30 @@ t.test('keys carry hash tags under the prefix', { timeout: 10_000 }, async t => 
   ].sort())
 })
 
+t.test('consumers idle and holding nothing are removed from the group; one holding entries stays', { timeout: 10_000 }, async t => {
+  const prefix = `consumers:${randomUUID()}:`
+  const store = await RedisStore.open({ kind: 'redis', url: redis.url, prefix }, { idleConsumerMs: 200 })
+  t.teardown(() => store.close())
+  const q = store.queue('work')
+  await q.append({ n: '1' })
+  await q.append({ n: '2' })
+  const [first] = await q.claim('gone-idle', { count: 1, visibilityMs: 60_000 })
+  await q.ack([first!.id])
+  t.equal((await q.claim('holding', { count: 1, visibilityMs: 60_000 })).length, 1, 'another consumer holds the second entry')
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.quit())
+  const names = async (): Promise<string[]> => {
+    const rows = await raw.xinfo('CONSUMERS', `${prefix}queue:{work}`, 'junction') as Array<Array<string | number>>
+    return rows.map(row => String(row[row.indexOf('name') + 1])).sort()
+  }
+  t.same(await names(), ['gone-idle', 'holding'])
+  await new Promise(resolve => setTimeout(resolve, 400))
+  t.same(await q.claim('new', { count: 1, visibilityMs: 60_000 }), [], 'nothing to claim')
+  const left = await names()
+  t.notOk(left.includes('gone-idle'), 'the idle consumer holding nothing is gone')
+  t.ok(left.includes('holding'), 'the one holding an entry stays')
+})
+
 t.test('open fails fast and clearly when Redis is unreachable', { timeout: 10_000 }, async t => {
   const dead = await startRedis(t)
   await dead.stop()

@@ -16,7 +16,8 @@
  * version is in the answer). The lag of a write (id, v) = the moment the *last* copy held
  * v or newer − the owner's commit (an upper bound of the lag from the client's 2xx: it
  * includes the gateway's answer path; the verdict uses it), and also − the client's 2xx as
- * the load generator saw it (late when the load generator's CPU is busy). A write superseded by a
+ * the load generator saw it (late when the load generator's CPU is busy; negative when the
+ * copies were updated before the client had its answer). A write superseded by a
  * newer one counts until its successor is applied, as a reader of the copy sees it.
  * After every write run the scenario waits until every copy holds the owner's last
  * version of every written entity (bounded); what did not arrive is reported.
@@ -25,6 +26,7 @@
  * run (same services, alternating A B A B): before/after comparisons of one change.
  * BENCH_PROFILE_DIR=<dir> makes every gateway write a CPU profile (node --cpu-prof) there.
  * BENCH_WRITE_RATE sets the fixed offered rate of the lag rows (default 2000 writes/s).
+ * BENCH_WRITE_STORES=redis (or embedded) runs one store only (default: both).
  */
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -114,7 +116,10 @@ function lagOf (commits: Records, answers: ReadonlyMap<string, number>, copies: 
       fromCommit.push(last - committedAt)
       const answeredAt = answers.get(`${id}:${version}`)
       // A 2xx the load generator did not see (run ended first) has no client-side time.
-      if (answeredAt !== undefined) fromAnswer.push(Math.max(0, last - answeredAt))
+      // Signed, not clamped at 0: negative = every copy held the version before the client
+      // had its answer (the answer waits for the store, the deliveries run beside it). A
+      // clamp showed that case as a flat 0.0, indistinguishable from a broken measurement.
+      if (answeredAt !== undefined) fromAnswer.push(last - answeredAt)
     }
   }
   return { fromAnswer: fromAnswer.sort((a, b) => a - b), fromCommit: fromCommit.sort((a, b) => a - b), missing }
@@ -133,9 +138,10 @@ interface Services { owner: Running, copies: Running[] }
 interface Gateway { label: string, junction: Running, redis: BenchRedis | undefined }
 
 /** One write run: reset the records, load, wait for the copies, collect. */
-async function writeRun (gateway: Gateway, services: Services, settings: BenchSettings, overallRate: number | undefined): Promise<{ result: LoadResult, lag: LagReport }> {
+async function writeRun (gateway: Gateway, services: Services, settings: BenchSettings, overallRate: number | undefined): Promise<WriteRun> {
   await Promise.all([services.owner, ...services.copies].map(async s => await fetch(`${s.url}/_bench/reset`, { method: 'POST' })))
   const answers = new Map<string, number>()
+  const redisBefore = await gateway.redis?.usage()
   const cpuBefore = await gateway.junction.cpuMicros()
   const result = await load({
     url: gateway.junction.url,
@@ -161,7 +167,27 @@ async function writeRun (gateway: Gateway, services: Services, settings: BenchSe
   }
   // CPU until the last delivery, not only while the load ran: at max load the backlog is delivered after.
   const cpu = await gateway.junction.cpuMicros() - cpuBefore
-  return { result: { ...result, cpuMicrosPerRequest: result.total > 0 ? cpu / result.total : 0 }, lag: lagOf(commits, answers, copies) }
+  const redisAfter = await gateway.redis?.usage()
+  const writes = Math.max(1, result.total)
+  const redis = redisBefore === undefined || redisAfter === undefined
+    ? undefined
+    : { commandsPerWrite: (redisAfter.commands - redisBefore.commands) / writes, cpuMicrosPerWrite: (redisAfter.cpuMicros - redisBefore.cpuMicros) / writes }
+  return { result: { ...result, cpuMicrosPerRequest: result.total > 0 ? cpu / result.total : 0 }, lag: lagOf(commits, answers, copies), redis }
+}
+
+interface WriteRun {
+  readonly result: LoadResult
+  readonly lag: LagReport
+  /** Redis store only: what the server did per write (the usage queries themselves included). */
+  readonly redis: { readonly commandsPerWrite: number, readonly cpuMicrosPerWrite: number } | undefined
+}
+
+/** "; Redis 12.3 commands, 456 µs CPU per write" (mean over runs), or nothing on the embedded store. */
+function redisText (runs: readonly WriteRun[]): string {
+  const measured = runs.flatMap(r => r.redis === undefined ? [] : [r.redis])
+  if (measured.length === 0) return ''
+  const avg = (f: (r: NonNullable<WriteRun['redis']>) => number): number => measured.reduce((sum, r) => sum + f(r), 0) / measured.length
+  return `; Redis ${avg(r => r.commandsPerWrite).toFixed(1)} commands, ${avg(r => r.cpuMicrosPerWrite).toFixed(0)} µs CPU per write`
 }
 
 function mergeLag (lags: readonly LagReport[]): LagReport {
@@ -193,7 +219,9 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
   const profileDir = process.env.BENCH_PROFILE_DIR === '' ? undefined : process.env.BENCH_PROFILE_DIR
   const rows: ScenarioRow[] = []
   const verdicts: string[] = []
-  for (const storeKind of ['embedded', 'redis'] as const) {
+  const only = process.env.BENCH_WRITE_STORES
+  const storeKinds = (['embedded', 'redis'] as const).filter(kind => only === undefined || only === '' || only.split(',').includes(kind))
+  for (const storeKind of storeKinds) {
     const started: Array<{ stop: () => Promise<void> }> = []
     try {
       const peer = async (name: string, role: string, collection: string): Promise<Running> => {
@@ -226,8 +254,8 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
       }
 
       const plain = new Map<Gateway, LoadResult[]>()
-      const max = new Map<Gateway, Array<{ result: LoadResult, lag: LagReport }>>()
-      const rated = new Map<Gateway, Array<{ result: LoadResult, lag: LagReport }>>()
+      const max = new Map<Gateway, WriteRun[]>()
+      const rated = new Map<Gateway, WriteRun[]>()
       for (const gateway of gateways) {
         // Warm-up (JIT, keep-alive pools), not measured.
         await load({ url: gateway.junction.url, connections: settings.connections, durationSec: 1, vary: varyUser('/plain/users', false) }, [])
@@ -251,8 +279,8 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
         const maxLag = mergeLag(maxRuns.map(r => r.lag))
         const ratedLag = mergeLag(ratedRuns.map(r => r.lag))
         rows.push({ name: `plain proxied PUT, max load (${tag})`, result: base, ratios: { 'vs plain PUT': 1 } })
-        rows.push({ name: `write route, 2 dependents, max load (${tag}); ${lagText(maxLag)} — queueing at saturation`, result: maxResult, ratios: { 'vs plain PUT': maxResult.requestsPerSec / base.requestsPerSec } })
-        rows.push({ name: `write route, 2 dependents, ${WRITE_RATE} writes/s offered (${tag}); ${lagText(ratedLag)}`, result: ratedResult, ratios: { 'vs plain PUT': ratedResult.requestsPerSec / base.requestsPerSec } })
+        rows.push({ name: `write route, 2 dependents, max load (${tag}); ${lagText(maxLag)} — queueing at saturation${redisText(maxRuns)}`, result: maxResult, ratios: { 'vs plain PUT': maxResult.requestsPerSec / base.requestsPerSec } })
+        rows.push({ name: `write route, 2 dependents, ${WRITE_RATE} writes/s offered (${tag}); ${lagText(ratedLag)}${redisText(ratedRuns)}`, result: ratedResult, ratios: { 'vs plain PUT': ratedResult.requestsPerSec / base.requestsPerSec } })
         const missing = maxLag.missing + ratedLag.missing
         verdicts.push(`${tag}: ${maxResult.requestsPerSec.toFixed(0)} writes/s at max load (target ≥ 2,000); at ${WRITE_RATE} writes/s offered ` +
           `(${ratedResult.requestsPerSec.toFixed(0)} served) lag p50 ${ms(percentile(ratedLag.fromCommit, 0.5))} / p99 ${ms(percentile(ratedLag.fromCommit, 0.99))} ms ` +
@@ -268,7 +296,7 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
     cpuNote: 'Layout for this scenario: the gateway alone on the servers\' CPU; the owner and the two copies (three node:http processes, bench/peers/versioned-entities.mjs), Redis (AOF, appendfsync everysec) and the load generator on the other. ' +
       'Gateway log level warn. CPU µs/req is the gateway process only, for write runs counted until the last delivery arrived (deliveries included). ' +
       'Lag of a write = when the last copy held its version or newer, minus when the owner committed it (an upper bound of the lag from the client\'s 2xx: it includes the gateway\'s answer path), recorded by the services on one clock; ' +
-      'the lag from the client\'s 2xx (as the load generator saw it: late when its CPU is busy) is shown too. A superseded version counts until its successor arrives. ' +
+      'the lag from the client\'s 2xx (as the load generator saw it: late when its CPU is busy) is shown too, signed: negative when every copy held the version before the client had its answer. A superseded version counts until its successor arrives. ' +
       `The ${WRITE_RATE} writes/s rows are the target's lag (offered rate fixed with autocannon overallRate; "req/s" is the rate served); at max load lag is queueing.`,
     rows,
     verdict: verdicts.join('; ')

@@ -576,11 +576,21 @@ export class ResponseCache {
   async invalidateTags (tags: readonly string[]): Promise<void> {
     const unique = [...new Set(tags)]
     if (unique.length === 0) return
-    const stamps = await this.tagIndex.invalidate(unique)
+    // Two round trips on Redis where there were five (this runs before every write's 2xx):
+    // the sequence number, then everything else issued together, in this order: the tags'
+    // stamps, the tag sets taken, the message to other instances. Taking the sets and
+    // telling others need not wait for the stamps to be acknowledged: the store applies
+    // them after the stamps, and an entry is never served once a stamp of one of its tags
+    // exceeds its own (the eager deletion below only frees memory early).
+    const seq = await this.tagIndex.nextSeq()
+    const stamps = unique.map(tag => ({ tag, seq }))
+    const [, keys] = await Promise.all([
+      this.tagIndex.stamp(unique, seq),
+      this.tagIndex.takeKeys(unique),
+      this.publish({ from: this.instanceId, stamps })
+    ])
     this.dropLocalTags(unique)
-    const keys = await this.tagIndex.takeKeys(unique)
     if (keys.length > 0) await this.store.delete(keys.map(entryKey))
-    await this.publish({ from: this.instanceId, stamps })
   }
 
   /**

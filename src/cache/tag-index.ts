@@ -145,12 +145,25 @@ export class TagIndex {
   async invalidate (tags: readonly string[]): Promise<TagStamp[]> {
     const unique = [...new Set(tags)]
     if (unique.length === 0) return []
-    // Order matters (see the header): the sequence first, then each tag's stamp.
+    return await this.stamp(unique, await this.nextSeq())
+  }
+
+  /** The sequence number of a new invalidation (the first of its two steps, see the header). */
+  async nextSeq (): Promise<number> {
     const seq = await this.store.incr(SEQ)
     this.observeSeq(seq)
-    await Promise.all(unique.map(tag => this.store.setMax(stampKey(tag), seq, { ttlMs: this.opts.stampTtlMs })))
-    for (const tag of unique) this.merge(tag, seq)
-    return unique.map(tag => ({ tag, seq }))
+    return seq
+  }
+
+  /**
+   * The second step of an invalidation: each tag's stamp raised to `seq` (from nextSeq).
+   * Issues its store operations at once, so a caller may issue more behind them (takeKeys,
+   * the message to other instances) and pay one round trip for all.
+   */
+  async stamp (tags: readonly string[], seq: number): Promise<TagStamp[]> {
+    await Promise.all(tags.map(tag => this.store.setMax(stampKey(tag), seq, { ttlMs: this.opts.stampTtlMs })))
+    for (const tag of tags) this.merge(tag, seq)
+    return tags.map(tag => ({ tag, seq }))
   }
 
   /** Applies invalidations announced by another instance. */
@@ -167,8 +180,8 @@ export class TagIndex {
 
   /** Entry keys recorded under each tag, and the sets themselves removed. */
   async takeKeys (tags: readonly string[]): Promise<string[]> {
-    const lists = await Promise.all(tags.map(tag => this.store.setMembers(setKey(tag))))
-    await this.store.delete(tags.map(setKey))
+    // Read and deleted in one operation: a key indexed meanwhile is not lost.
+    const lists = await Promise.all(tags.map(tag => this.store.takeSet(setKey(tag))))
     return [...new Set(lists.flat())]
   }
 

@@ -4,25 +4,27 @@
  * guarantee is achieved; in short:
  *
  * - enqueue appends one entry per delivery to the dependent's DurableQueue (durable when
- *   the promise resolves), then raises the (dependent, entity) newest-wins register;
- * - a worker that claims an entry takes the (dependent, entity) lease (a store lock with a
- *   TTL) and reads the register under it; if the register is higher the entry is
- *   superseded and acknowledged without being sent (if lower, the worker raises it);
- * - otherwise it sends one attempt, releases the lease, and records the outcome durably
- *   *before* acknowledging the entry: a retry is a delayed re-append, a dead letter an
- *   append to the dead-letter queue. A crash at any point leaves the entry (or its
+ *   the promise resolves) and raises the (dependent, entity) newest-wins register, a
+ *   register of that queue, in the same store operation;
+ * - a worker that claims an entry takes the (dependent, entity) lease (a lock of the queue,
+ *   with a TTL) and reads the register under it, in one operation; if the register is
+ *   higher the entry is superseded and acknowledged without being sent (if lower, the
+ *   worker raises it);
+ * - otherwise it sends one attempt and records the outcome durably *before* acknowledging
+ *   the entry (the acknowledgement releases the lease): a retry is a delayed re-append, a
+ *   dead letter an append to the dead-letter queue. A crash at any point leaves the entry (or its
  *   successor) in the store: a delivery may repeat (same Idempotency-Key), never vanish.
  */
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
 import { errors } from '../errors.js'
-import type { QueueEntry, Store } from '../store/store.js'
+import type { QueueEntry, QueueRegister, Store } from '../store/store.js'
 import type { ServicePool } from '../upstream/service-pool.js'
 import { attemptDelivery, type AttemptResult } from './delivery.js'
 import { DependentWorker } from './dependent-worker.js'
 import { decodeDead, decodePending, encodeDead, encodePending, type LastResponse, type PendingDelivery } from './entry-codec.js'
 import { checkOutboxOptions, OUTBOX_DEFAULTS, type OutboxOptions } from './outbox-options.js'
-import { deadQueue, deliveryQueue, lagKey, latestKey, leaseKey, NUDGE_CHANNEL } from './outbox-keys.js'
+import { deadQueue, deliveryQueue, lagKey, latestRegister, leaseLock, NUDGE_CHANNEL } from './outbox-keys.js'
 import { classifyStatus, retryDelayMs } from './retry-policy.js'
 import type { DeadLetter, DeliveryEvent, DeliveryOutcome, DeliveryRequest, DependentStats, Outbox } from './types.js'
 
@@ -120,18 +122,15 @@ export class StoreOutbox implements Outbox {
     // order issued (the embedded journal writes one tick's operations in order in one
     // write; Redis runs one connection's commands in order), so the order still holds
     // after a crash, and one durable round trip serves the whole write.
-    const appended = deliveries.map(d => this.store.queue(deliveryQueue(d.dependent))
-      .append(encodePending({ request: d, attempts: 0, firstAt: now })))
-    const raised = deliveries.map(d => this.raiseLatest(d))
-    await Promise.all([...appended, ...raised])
+    // The register is kept with the queue, so each append and its raise are one store
+    // operation (one command on Redis), applied in that order.
+    await Promise.all(deliveries.map(d => this.store.queue(deliveryQueue(d.dependent))
+      .append(encodePending({ request: d, attempts: 0, firstAt: now }), { raise: this.latest(d) })))
     this.nudge(new Set(deliveries.map(d => d.dependent)))
   }
 
   async latestEnqueued (dependent: string, entity: string): Promise<number | undefined> {
-    const value = await this.store.get(latestKey(dependent, entity))
-    if (value === null) return undefined
-    const n = Number(value.toString())
-    return Number.isSafeInteger(n) ? n : undefined
+    return await this.store.queue(deliveryQueue(dependent)).read(latestRegister(entity))
   }
 
   async stats (): Promise<DependentStats[]> {
@@ -200,7 +199,14 @@ export class StoreOutbox implements Outbox {
   start (): void {
     if (this.started || this.closing !== undefined) return
     this.started = true
-    this.unsubscribe = this.store.subscribe(NUDGE_CHANNEL, dependent => { this.workers.get(dependent)?.wake() })
+    this.unsubscribe = this.store.subscribe(NUDGE_CHANNEL, message => {
+      // `<dependent>\n<sender>`. Our own nudge comes back too: the local worker was already
+      // woken by the enqueue, and a second claim would find nothing. (A bare `<dependent>`,
+      // from an older instance, wakes the worker.)
+      const cut = message.indexOf('\n')
+      if (cut !== -1 && message.slice(cut + 1) === this.consumer) return
+      this.workers.get(cut === -1 ? message : message.slice(0, cut))?.wake()
+    })
       .catch((err: unknown) => {
         // Without nudges from other instances, polling still finds their work.
         this.onError(err, 'subscribing to outbox nudges')
@@ -242,9 +248,13 @@ export class StoreOutbox implements Outbox {
     return worker
   }
 
+  /** The newest-wins register of a delivery's entity, raised to the delivery's version. */
+  private latest (request: DeliveryRequest): QueueRegister {
+    return { key: latestRegister(request.entity), value: request.version, ttlMs: this.options.latestRetentionMs }
+  }
+
   private async raiseLatest (request: DeliveryRequest): Promise<number> {
-    return await this.store.setMax(latestKey(request.dependent, request.entity), request.version,
-      { durable: true, ttlMs: this.options.latestRetentionMs })
+    return await this.store.queue(deliveryQueue(request.dependent)).raise(this.latest(request))
   }
 
   /** Never rejects: an entry whose handling failed stays unacknowledged and comes back. */
@@ -287,18 +297,13 @@ export class StoreOutbox implements Outbox {
       return
     }
     const { request } = pending
-    const lease = leaseKey(dependent, request.entity)
-    const token = `${this.consumer}:${entry.id}:${randomUUID()}`
-    // The lease, then the register, in one round trip: both are issued before either is
-    // awaited, and the store applies operations in the order issued (see Store), so the
-    // register is read once the lease is held. A version enqueued after that read is newer
-    // and waits for the lease: nothing older is ever sent after it (guarantee 3).
-    // The lease lasts as long as an entry's visibility: a holder that died frees both together.
-    const [leased, latest] = await Promise.all([
-      this.store.setIfAbsent(lease, token, { ttlMs: this.options.visibilityTimeoutMs }),
-      this.latestEnqueued(dependent, request.entity)
-    ])
-    if (!leased) {
+    const lease = { key: leaseLock(request.entity), token: `${this.consumer}:${entry.id}:${randomUUID()}` }
+    // The lease, then the register, in one store operation: the register is read once the
+    // lease is held. A version enqueued after that read is newer and waits for the lease:
+    // nothing older is ever sent after it (guarantee 3). The lease lasts as long as an
+    // entry's visibility: a holder that died frees both together.
+    const { locked, value: latest } = await queue.lock({ ...lease, ttlMs: this.options.visibilityTimeoutMs }, { read: latestRegister(request.entity) })
+    if (!locked) {
       // Another worker is delivering this entity to this dependent: come back shortly
       // (durably, so nothing depends on this process staying up).
       const delay = LEASE_BUSY_RETRY_MS + Math.floor(this.random() * LEASE_BUSY_RETRY_MS)
@@ -307,21 +312,22 @@ export class StoreOutbox implements Outbox {
       this.workers.get(dependent)?.wakeAt(Date.now() + delay)
       return
     }
-    // Released as soon as nothing is in flight any more, alongside recording the outcome
-    // (one round trip for both); at the latest when this method ends.
-    let released: Promise<unknown> | undefined
-    const release = (): Promise<unknown> => {
-      released ??= this.store.deleteIfEquals(lease, token).catch((err: unknown) => { this.onError(err, `releasing lease ${lease}`) })
-      return released
+    // The lease is released by the acknowledgement that ends the delivery (one store
+    // operation for both), or at the latest when this method ends.
+    let released = false
+    const ack = async (ids: string[]): Promise<void> => {
+      if (released) return await queue.ack(ids)
+      await queue.ack(ids, { unlock: lease })
+      released = true
     }
     try {
       if (await this.superseded(request, latest)) {
-        await Promise.all([release(), queue.ack([entry.id])])
+        await ack([entry.id])
         this.emit('superseded', request, pending.attempts)
         return
       }
       if (Date.now() - pending.firstAt > this.options.maxAgeMs) {
-        await this.bury(dependent, entry.id, pending, pending.attempts, `not delivered within the maximum age of ${this.options.maxAgeMs} ms`, pending.last)
+        await this.bury(dependent, entry.id, pending, pending.attempts, `not delivered within the maximum age of ${this.options.maxAgeMs} ms`, pending.last, ack)
         return
       }
       const result = await attemptDelivery(this.services.get(dependent), request, {
@@ -330,16 +336,18 @@ export class StoreOutbox implements Outbox {
       })
       // Closing abandoned the attempt: it did not count, the entry comes back.
       if (this.abort.signal.aborted && result.status === undefined) return
-      // Nothing is in flight now: another holder may send a newer version while this
-      // outcome is recorded (an older one it would find superseded).
-      await Promise.all([release(), this.settle(dependent, entry.id, pending, result)])
+      await this.settle(dependent, entry.id, pending, result, ack)
     } finally {
-      await release()
+      if (!released) {
+        released = true
+        await queue.ack([], { unlock: lease }).catch((err: unknown) => { this.onError(err, `releasing lease ${lease.key} of "${dependent}"`) })
+      }
     }
   }
 
   /** Records what one attempt means, durably, then acknowledges the entry. */
-  private async settle (dependent: string, entryId: string, pending: PendingDelivery, result: AttemptResult): Promise<void> {
+  private async settle (dependent: string, entryId: string, pending: PendingDelivery, result: AttemptResult,
+    ack: (ids: string[]) => Promise<void>): Promise<void> {
     const queue = this.store.queue(deliveryQueue(dependent))
     const attempts = pending.attempts + 1
     const last: LastResponse | undefined = result.status === undefined ? pending.last : { status: result.status, body: result.body }
@@ -347,35 +355,37 @@ export class StoreOutbox implements Outbox {
     switch (verdict) {
       case 'delivered':
       case 'superseded':
-        await queue.ack([entryId])
+        await ack([entryId])
         if (verdict === 'delivered') this.noteLag(dependent, pending.request)
         this.emit(verdict, pending.request, attempts, result.status)
         return
       case 'dead':
-        await this.bury(dependent, entryId, pending, attempts, `HTTP ${result.status}: not retryable`, last)
+        await this.bury(dependent, entryId, pending, attempts, `HTTP ${result.status}: not retryable`, last, ack)
         return
       case 'retry': {
         const why = result.status === undefined ? (result.error ?? 'no answer') : `HTTP ${result.status}`
         if (attempts >= this.options.maxAttempts) {
-          await this.bury(dependent, entryId, pending, attempts, `gave up after ${attempts} attempts; last: ${why}`, last)
+          await this.bury(dependent, entryId, pending, attempts, `gave up after ${attempts} attempts; last: ${why}`, last, ack)
           return
         }
         const delay = retryDelayMs(attempts, result.retryAfterMs, this.options, this.random)
         if (Date.now() + delay - pending.firstAt > this.options.maxAgeMs) {
-          await this.bury(dependent, entryId, pending, attempts, `would exceed the maximum age of ${this.options.maxAgeMs} ms; last: ${why}`, last)
+          await this.bury(dependent, entryId, pending, attempts, `would exceed the maximum age of ${this.options.maxAgeMs} ms; last: ${why}`, last, ack)
           return
         }
         await queue.append(encodePending({ request: pending.request, attempts, firstAt: pending.firstAt, last, lastError: result.error }), { delayMs: delay })
-        await queue.ack([entryId])
+        await ack([entryId])
         this.workers.get(dependent)?.wakeAt(Date.now() + delay)
       }
     }
   }
 
-  private async bury (dependent: string, entryId: string, pending: PendingDelivery, attempts: number, reason: string, last: LastResponse | undefined): Promise<void> {
+  /** Dead-letters an entry: appended to the dead letters, then acknowledged with `ack` (which may release a lease too). */
+  private async bury (dependent: string, entryId: string, pending: PendingDelivery, attempts: number, reason: string, last: LastResponse | undefined,
+    ack: (ids: string[]) => Promise<void>): Promise<void> {
     const letter = { request: pending.request, attempts, deadAt: Date.now(), reason }
     await this.store.queue(deadQueue(dependent)).append(encodeDead(last === undefined ? letter : { ...letter, lastResponse: last }))
-    await this.store.queue(deliveryQueue(dependent)).ack([entryId])
+    await ack([entryId])
     this.emit('dead', pending.request, attempts, last?.status)
   }
 
@@ -427,7 +437,7 @@ export class StoreOutbox implements Outbox {
   private publishNudge (dependent: string): void {
     if (this.closing !== undefined) return
     this.lastNudge.set(dependent, Date.now())
-    this.store.publish(NUDGE_CHANNEL, dependent).catch((err: unknown) => { this.onError(err, 'publishing an outbox nudge') })
+    this.store.publish(NUDGE_CHANNEL, `${dependent}\n${this.consumer}`).catch((err: unknown) => { this.onError(err, 'publishing an outbox nudge') })
   }
 
   /** Runs `fn` on one dead letter (by id) or on all of them, batch by batch, for a bounded time. */

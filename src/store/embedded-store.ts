@@ -52,7 +52,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { EmbeddedStoreConfig } from '../config/types.js'
-import type { DurableQueue, MessageHandler, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
+import type { DurableQueue, QueueLock, QueueRegister, MessageHandler, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
 
 export interface EmbeddedStoreOptions {
   /** Journal size from which compaction is considered (default 64 MB). */
@@ -737,6 +737,13 @@ export class EmbeddedStore implements Store {
     return [...(this.liveSet(key)?.members ?? [])]
   }
 
+  async takeSet (key: string): Promise<string[]> {
+    this.assertOpen()
+    const members = [...(this.liveSet(key)?.members ?? [])]
+    this.sets.delete(key)
+    return members
+  }
+
   // --- queues ----------------------------------------------------------------------------
 
   queue (name: string): DurableQueue {
@@ -749,22 +756,38 @@ export class EmbeddedStore implements Store {
       }
       return q
     }
-    return {
+    // The queue's registers and locks are store entries under a name of the queue's own.
+    // Operations are applied to memory when called, so an append and a raise (or an unlock
+    // and an ack) issued together take effect in that order, journaled in one write.
+    const local = (key: string): string => `queue:${name}#${key}`
+    const toInt = (value: Buffer | null): number | undefined => {
+      if (value === null) return undefined
+      const n = Number(value.toString())
+      return Number.isSafeInteger(n) ? n : undefined
+    }
+    const raise = async (register: QueueRegister): Promise<number> => await store.setMax(local(register.key), register.value,
+      register.ttlMs === undefined ? { durable: true } : { durable: true, ttlMs: register.ttlMs })
+    const appendOnly = async (fields: Record<string, string>, opts: { delayMs?: number }): Promise<string> => {
+      store.assertOpen()
+      const q = state()
+      const id = q.nextId()
+      const item: QueueItem = { id, fields: { ...fields }, at: q.lastMs, deliveries: 0, claimedAt: 0 }
+      const delayMs = opts.delayMs ?? 0
+      if (delayMs > 0) {
+        const dueAt = Date.now() + delayMs
+        q.addDelayed(item, dueAt)
+        await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at, d: dueAt }])
+      } else {
+        q.waiting.set(id, item)
+        await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at }])
+      }
+      return id
+    }
+    const queue: DurableQueue = {
       name,
-      async append (fields: Record<string, string>, opts: { delayMs?: number } = {}): Promise<string> {
-        store.assertOpen()
-        const q = state()
-        const id = q.nextId()
-        const item: QueueItem = { id, fields: { ...fields }, at: q.lastMs, deliveries: 0, claimedAt: 0 }
-        const delayMs = opts.delayMs ?? 0
-        if (delayMs > 0) {
-          const dueAt = Date.now() + delayMs
-          q.addDelayed(item, dueAt)
-          await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at, d: dueAt }])
-        } else {
-          q.waiting.set(id, item)
-          await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at }])
-        }
+      async append (fields: Record<string, string>, opts: { delayMs?: number, raise?: QueueRegister } = {}): Promise<string> {
+        if (opts.raise === undefined) return await appendOnly(fields, opts)
+        const [id] = await Promise.all([appendOnly(fields, opts), raise(opts.raise)])
         return id
       },
       async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
@@ -788,11 +811,24 @@ export class EmbeddedStore implements Store {
         }
         return out
       },
-      async ack (ids: readonly string[]): Promise<void> {
+      async ack (ids: readonly string[], opts: { unlock?: { key: string, token: string } } = {}): Promise<void> {
         store.assertOpen()
+        const unlocked = opts.unlock === undefined ? undefined : store.deleteIfEquals(local(opts.unlock.key), opts.unlock.token)
         const q = state()
         const acked = ids.filter(id => q.inFlight.delete(id) || q.waiting.delete(id))
         if (acked.length > 0) await store.journal.append([{ op: 'qack', q: name, ids: acked }])
+        await unlocked
+      },
+      async lock (lock: QueueLock, opts: { read?: string } = {}): Promise<{ locked: boolean, value: number | undefined }> {
+        const [locked, value] = await Promise.all([
+          store.setIfAbsent(local(lock.key), lock.token, { ttlMs: lock.ttlMs }),
+          opts.read === undefined ? null : store.get(local(opts.read))
+        ])
+        return { locked, value: toInt(value) }
+      },
+      raise,
+      async read (key: string): Promise<number | undefined> {
+        return toInt(await store.get(local(key)))
       },
       async stats (): Promise<QueueStats> {
         store.assertOpen()
@@ -822,6 +858,7 @@ export class EmbeddedStore implements Store {
         return item === undefined ? undefined : peeked(item)
       }
     }
+    return queue
   }
 
   // --- pub/sub (in-process) --------------------------------------------------------------

@@ -6,6 +6,8 @@
  *   Pqueue:{<name>}:delayed  its delayed entries: a sorted set scored by due time (Redis
  *                     TIME, so instances' clocks do not matter), member
  *                     `<uuid>\n<append ms>\n<JSON array of field, value, ...>`
+ *   Pqueue:{<name>}:k:<key>  a register or lock of the queue (DurableQueue raise/lock),
+ *                     in the queue's hash tag so that one script can change it with the stream
  *   Pchannel:<name>   pub/sub channel (pub/sub is not slot-bound, so no hash tag)
  *
  * Every operation touches one physical key, and each key's companions share its hash tag,
@@ -48,14 +50,22 @@
 import { randomUUID } from 'node:crypto'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
-import type { DurableQueue, MessageHandler, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
+import type { DurableQueue, MessageHandler, QueueLock, QueueRegister, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
 
 export interface RedisStoreOptions {
   /** How long open() tries to connect before failing (default 5000 ms). */
   connectTimeoutMs?: number
   /** Connection errors after open() (ioredis reconnects by itself); default: ignored. */
   onError?: (err: Error) => void
+  /**
+   * Queue consumers idle this long and holding no entry are removed from their group, by a
+   * claim at most once per this period (or per minute, whichever is shorter) per queue.
+   * Default 10 minutes.
+   */
+  idleConsumerMs?: number
 }
+
+const IDLE_CONSUMER_MS = 10 * 60_000
 
 const GROUP = 'junction'
 /** Ids per ack (members per add-to-set) script call: Lua's unpack() has a stack limit of a few thousand values. */
@@ -78,11 +88,32 @@ for _, member in ipairs(due) do
 end
 `
 
-/** KEYS[1] stream, KEYS[2] delayed set; ARGV group, consumer, count, min idle ms. Returns {{id, deliveries, {f, v, ...}}, ...}. */
+/**
+ * KEYS[1] stream, KEYS[2] delayed set; ARGV group, consumer, count, min idle ms, the idle
+ * time after which other consumers holding nothing are removed ('0': not this time), and
+ * '1' to create the group if missing. Returns {{id, deliveries, {f, v, ...}}, ...}.
+ */
 const CLAIM_LUA = PROMOTE_LUA + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
--- The group is created on first use; '0' so that entries appended before it are included.
-redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+-- The group is created on first use ('0' so that entries appended before it are
+-- included); ARGV[6] is '0' once this store has seen the group at work (a claim that
+-- finds it gone fails with NOGROUP and is made again with '1').
+if ARGV[6] ~= '0' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+  redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+end
+-- Consumer names of processes long gone would stay in the group forever (each process has
+-- a fresh one). One that holds nothing loses nothing by being removed: a live consumer is
+-- created again by its next read.
+if ARGV[5] ~= '0' then
+  local limit = tonumber(ARGV[5])
+  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+    local info = {}
+    for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+    if info['pending'] == 0 and info['idle'] >= limit and info['name'] ~= ARGV[2] then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    end
+  end
+end
 local want = tonumber(ARGV[3])
 local out = {}
 local cursor = '0-0'
@@ -136,20 +167,54 @@ if first[1] then oldest = first[1][1] end
 return { redis.call('XLEN', KEYS[1]) + delayed, inFlight, oldest, delayed }
 `
 
+/** Lua: raises the integer at `key` to at least `value` (ttl ms or ''); returns the result as a string. */
+const SET_MAX_FUNCTION = `
+local function setMax (key, value, ttl)
+  local current = redis.call('GET', key)
+  if current then
+    local n = tonumber(current)
+    if n == nil or string.find(current, '^-?%d+$') == nil then return redis.error_reply('ERR value is not an integer') end
+    if n >= tonumber(value) then return current end
+  end
+  if ttl ~= '' then
+    redis.call('SET', key, value, 'PX', ttl)
+  else
+    redis.call('SET', key, value, 'KEEPTTL')
+  end
+  return value
+end
+`
+
 /** KEYS[1]; ARGV value, ttl ms or ''. Returns the resulting value as a string. */
-const SET_MAX_LUA = `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local n = tonumber(current)
-  if n == nil or string.find(current, '^-?%d+$') == nil then return redis.error_reply('ERR value is not an integer') end
-  if n >= tonumber(ARGV[1]) then return current end
-end
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
-end
-return ARGV[1]
+const SET_MAX_LUA = SET_MAX_FUNCTION + `
+return setMax(KEYS[1], ARGV[1], ARGV[2])
+`
+
+/**
+ * KEYS[1] stream, KEYS[2] a register of the queue; ARGV value, ttl ms or '', fields...
+ * Appends, then raises the register. Returns {id, register value}.
+ */
+const APPEND_RAISE_LUA = SET_MAX_FUNCTION + `
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+local value = setMax(KEYS[2], ARGV[1], ARGV[2])
+if type(value) == 'table' then return value end
+return { id, value }
+`
+
+/** KEYS[1] a lock of the queue, KEYS[2] a register of it; ARGV token, ttl ms, '1' to read the register. Returns {1 if locked else 0, register or nil}. */
+const LOCK_READ_LUA = `
+local locked = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
+local value = false
+if ARGV[3] == '1' then value = redis.call('GET', KEYS[2]) end
+return { locked and 1 or 0, value }
+`
+
+/** KEYS[1] stream, KEYS[2] a lock of the queue; ARGV group, token, ids... Releases the lock if still the token's, then acks. */
+const UNLOCK_ACK_LUA = `
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+if #ARGV < 3 then return 0 end
+redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 3))
 `
 
 /** KEYS[1] set; ARGV ttl ms or '', members... (atomic: the set never lives without its expiry). */
@@ -159,6 +224,13 @@ if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 1
 `
 
+/** KEYS[1] set. Returns its members, and deletes it. */
+const TAKE_SET_LUA = `
+local members = redis.call('SMEMBERS', KEYS[1])
+if #members > 0 then redis.call('DEL', KEYS[1]) end
+return members
+`
+
 /** KEYS[1]; ARGV expected value. */
 const DELETE_IF_EQUALS_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -166,13 +238,17 @@ return 0
 `
 
 interface ScriptCommands {
-  junctionClaim (stream: string, delayed: string, group: string, consumer: string, count: number, minIdleMs: number): Promise<unknown>
+  junctionClaim (stream: string, delayed: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number, makeGroup: '0' | '1'): Promise<unknown>
   junctionAck (stream: string, group: string, ...ids: string[]): Promise<unknown>
   junctionStats (stream: string, delayed: string, group: string): Promise<unknown>
   junctionAppendDelayed (delayed: string, delayMs: number, uuid: string, fields: string): Promise<unknown>
   junctionSetMax (key: string, value: string, ttlMs: string): Promise<unknown>
   junctionDeleteIfEquals (key: string, value: string): Promise<unknown>
   junctionAddToSet (key: string, ttlMs: string, ...members: string[]): Promise<unknown>
+  junctionTakeSet (key: string): Promise<unknown>
+  junctionAppendRaise (stream: string, register: string, value: string, ttlMs: string, ...fields: string[]): Promise<unknown>
+  junctionLockRead (lock: string, register: string, token: string, ttlMs: number, read: '0' | '1'): Promise<unknown>
+  junctionUnlockAck (stream: string, lock: string, group: string, token: string, ...ids: string[]): Promise<unknown>
 }
 
 type ScriptedRedis = Redis & ScriptCommands
@@ -220,13 +296,18 @@ export class RedisStore implements Store {
   private sub: Redis | Cluster | undefined
   private readonly handlers = new Map<string, Set<{ readonly handler: MessageHandler }>>()
   private closing: Promise<void> | undefined
+  /** Per stream: when a claim last removed idle consumers (see idleConsumerMs). */
+  private readonly consumersSweptAt = new Map<string, number>()
+  /** Streams whose consumer group a claim of this store has seen at work (no need to create it). */
+  private readonly groupsSeen = new Set<string>()
 
   private constructor (
     private readonly redis: ScriptedRedis,
     private readonly prefix: string,
     private readonly safeUrl: string,
     private readonly onError: (err: Error) => void,
-    private readonly cluster: boolean
+    private readonly cluster: boolean,
+    private readonly idleConsumerMs: number
   ) {}
 
   static async open (config: RedisStoreConfig, opts: RedisStoreOptions = {}): Promise<RedisStore> {
@@ -262,7 +343,8 @@ export class RedisStore implements Store {
     for (const [name, lua, numberOfKeys] of [
       ['junctionClaim', CLAIM_LUA, 2], ['junctionAck', ACK_LUA, 1], ['junctionStats', STATS_LUA, 2],
       ['junctionAppendDelayed', APPEND_DELAYED_LUA, 1], ['junctionSetMax', SET_MAX_LUA, 1],
-      ['junctionDeleteIfEquals', DELETE_IF_EQUALS_LUA, 1], ['junctionAddToSet', ADD_TO_SET_LUA, 1]
+      ['junctionDeleteIfEquals', DELETE_IF_EQUALS_LUA, 1], ['junctionAddToSet', ADD_TO_SET_LUA, 1],
+      ['junctionTakeSet', TAKE_SET_LUA, 1], ['junctionAppendRaise', APPEND_RAISE_LUA, 2], ['junctionLockRead', LOCK_READ_LUA, 2], ['junctionUnlockAck', UNLOCK_ACK_LUA, 2]
     ] as const) {
       redis.defineCommand(name, { lua, numberOfKeys })
     }
@@ -287,7 +369,7 @@ export class RedisStore implements Store {
       clearTimeout(timer)
     }
     // Cluster and Redis share every command used here; the type is Redis's for brevity.
-    return new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError, cluster)
+    return new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError, cluster, Math.max(1, Math.floor(opts.idleConsumerMs ?? IDLE_CONSUMER_MS)))
   }
 
   private key (key: string): string {
@@ -349,10 +431,25 @@ export class RedisStore implements Store {
     return await this.redis.smembers(this.key(key))
   }
 
+  async takeSet (key: string): Promise<string[]> {
+    const reply = await this.redis.junctionTakeSet(this.key(key))
+    return Array.isArray(reply) ? reply.map(String) : []
+  }
+
   // --- queues ----------------------------------------------------------------------------
+
+  /** The idle time to pass to a claim of `stream`: due once per period, else 0 (no sweep). */
+  private sweepIdleConsumers (stream: string): number {
+    const now = Date.now()
+    const period = Math.min(this.idleConsumerMs, 60_000)
+    if (now - (this.consumersSweptAt.get(stream) ?? 0) < period) return 0
+    this.consumersSweptAt.set(stream, now)
+    return this.idleConsumerMs
+  }
 
   queue (name: string): DurableQueue {
     const redis = this.redis
+    const store = this
     const stream = `${this.prefix}queue:{${name}}`
     const delayed = `${stream}:delayed`
     const peeked = (row: unknown): PeekedEntry => {
@@ -361,24 +458,68 @@ export class RedisStore implements Store {
       delete fields['']
       return { id: String(id), fields, at: idTime(String(id)) }
     }
+    // Registers and locks of the queue: keys in the queue's hash tag, so a script may touch
+    // them together with the stream (one Redis Cluster slot).
+    const local = (key: string): string => `${stream}:k:${key}`
+    const toInt = (value: unknown): number | undefined => {
+      if (value === null || value === undefined) return undefined
+      const n = Number(String(value))
+      return Number.isSafeInteger(n) ? n : undefined
+    }
+    const ttlArg = (ttlMs: number | undefined): string => ttlMs === undefined ? '' : String(px(ttlMs))
+    const checkRegister = (register: QueueRegister): void => {
+      if (!Number.isSafeInteger(register.value)) throw new Error(`raise of ${register.key} in ${name}: ${register.value} is not a safe integer`)
+    }
     return {
       name,
-      async append (fields: Record<string, string>, opts: { delayMs?: number } = {}): Promise<string> {
+      async append (fields: Record<string, string>, opts: { delayMs?: number, raise?: QueueRegister } = {}): Promise<string> {
         const flat = Object.entries(fields).flat()
+        const raise = opts.raise
+        if (raise !== undefined) checkRegister(raise)
         if (opts.delayMs !== undefined && opts.delayMs > 0) {
           const uuid = randomUUID()
-          await redis.junctionAppendDelayed(delayed, Math.ceil(opts.delayMs), uuid, JSON.stringify(flat))
+          const appended = redis.junctionAppendDelayed(delayed, Math.ceil(opts.delayMs), uuid, JSON.stringify(flat))
+          // Issued together: applied in this order (a delayed entry is a sorted set member, the register a key).
+          await Promise.all([appended, raise === undefined ? undefined : redis.junctionSetMax(local(raise.key), String(raise.value), ttlArg(raise.ttlMs))])
           return `delayed-${uuid}`
         }
         // XADD needs at least one field; an empty entry gets a placeholder that claim drops.
-        const id = await redis.xadd(stream, '*', ...(flat.length > 0 ? flat : ['', '']))
+        const entry = flat.length > 0 ? flat : ['', '']
+        if (raise !== undefined) {
+          const reply = await redis.junctionAppendRaise(stream, local(raise.key), String(raise.value), ttlArg(raise.ttlMs), ...entry)
+          if (!Array.isArray(reply) || reply[0] === null || reply[0] === undefined) throw new Error(`append to ${stream} returned no id`)
+          return String(reply[0])
+        }
+        const id = await redis.xadd(stream, '*', ...entry)
         if (id === null) throw new Error(`XADD to ${stream} returned no id`)
         return id
       },
+      async lock (lock: QueueLock, opts: { read?: string } = {}): Promise<{ locked: boolean, value: number | undefined }> {
+        const reply = await redis.junctionLockRead(local(lock.key), local(opts.read ?? lock.key), lock.token, px(lock.ttlMs), opts.read === undefined ? '0' : '1')
+        if (!Array.isArray(reply)) throw new Error(`unexpected lock reply from ${stream}`)
+        return { locked: Number(reply[0]) === 1, value: opts.read === undefined ? undefined : toInt(reply[1]) }
+      },
+      async raise (register: QueueRegister): Promise<number> {
+        checkRegister(register)
+        return Number(await redis.junctionSetMax(local(register.key), String(register.value), ttlArg(register.ttlMs)))
+      },
+      async read (key: string): Promise<number | undefined> {
+        return toInt(await redis.get(local(key)))
+      },
       async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
         if (opts.count < 1) return []
-        const reply = await redis.junctionClaim(stream, delayed, GROUP, consumer, Math.floor(opts.count), Math.max(0, Math.floor(opts.visibilityMs)))
+        const claim = async (): Promise<unknown> => await redis.junctionClaim(stream, delayed, GROUP, consumer, Math.floor(opts.count),
+          Math.max(0, Math.floor(opts.visibilityMs)), store.sweepIdleConsumers(stream), store.groupsSeen.has(stream) ? '0' : '1')
+        let reply: unknown
+        try {
+          reply = await claim()
+        } catch (err) {
+          // The group went away (the server lost its data, or the stream was deleted): make it again.
+          if (!(err instanceof Error) || !err.message.includes('NOGROUP') || !store.groupsSeen.delete(stream)) throw err
+          reply = await claim()
+        }
         if (!Array.isArray(reply)) throw new Error(`unexpected claim reply from ${stream}`)
+        if (reply.length > 0) store.groupsSeen.add(stream)
         return reply.map((row: unknown): QueueEntry => {
           const [id, deliveries, flat] = row as [unknown, unknown, unknown]
           const fields = pairsToRecord(flat)
@@ -386,10 +527,15 @@ export class RedisStore implements Store {
           return { id: String(id), deliveries: Number(deliveries), fields }
         })
       },
-      async ack (ids: readonly string[]): Promise<void> {
+      async ack (ids: readonly string[], opts: { unlock?: { key: string, token: string } } = {}): Promise<void> {
         // Malformed ids would make XACK fail for the whole batch; they are unknown anyway.
         const valid = ids.filter(id => STREAM_ID.test(id))
-        for (let i = 0; i < valid.length; i += ACK_CHUNK) {
+        const unlock = opts.unlock
+        if (unlock !== undefined) {
+          // The unlock rides with the first chunk (or goes alone): one command for both.
+          await redis.junctionUnlockAck(stream, local(unlock.key), GROUP, unlock.token, ...valid.slice(0, ACK_CHUNK))
+        }
+        for (let i = unlock === undefined ? 0 : ACK_CHUNK; i < valid.length; i += ACK_CHUNK) {
           await redis.junctionAck(stream, GROUP, ...valid.slice(i, i + ACK_CHUNK))
         }
       },

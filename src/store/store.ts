@@ -55,9 +55,31 @@ export interface PeekedEntry {
 }
 
 /**
+ * A durable newest-wins register kept with a queue (see DurableQueue): raised to at least
+ * `value` (missing = `value`); `ttlMs` is (re)applied when the value changes.
+ */
+export interface QueueRegister {
+  readonly key: string
+  readonly value: number
+  readonly ttlMs?: number
+}
+
+/** A lock kept with a queue: held by `token` until released or `ttlMs` passed. */
+export interface QueueLock {
+  readonly key: string
+  readonly token: string
+  readonly ttlMs: number
+}
+
+/**
  * A durable work queue with competing consumers, shaped after Redis Streams consumer
  * groups: entries are handed to one consumer at a time and come back to whoever claims
  * next if they are not acknowledged within the visibility timeout.
+ *
+ * A queue also keeps registers and locks about its entries (`raise`, `lock`, the `raise`
+ * option of append, the `unlock` option of ack), in a key space of its own that lives with
+ * the queue (on Redis, in the queue's Cluster slot). That is what lets one operation
+ * change them together with the queue's entries: one command where there were two.
  */
 export interface DurableQueue {
   readonly name: string
@@ -66,15 +88,28 @@ export interface DurableQueue {
    * the entry is claimable only once that time has passed (durable retry schedules); a
    * delayed entry may be handed out under another id than the one returned here (Redis
    * assigns the stream id when it becomes due), and cannot be acknowledged before then.
+   * With `raise`, the register is raised after the append, in the same operation.
    */
-  append (fields: Record<string, string>, opts?: { delayMs?: number }): Promise<string>
+  append (fields: Record<string, string>, opts?: { delayMs?: number, raise?: QueueRegister }): Promise<string>
   /**
    * Hands out up to `count` entries to `consumer`: first entries whose holder has not
    * acknowledged them within `visibilityMs` (reclaimed), then entries never handed out.
    */
   claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]>
-  /** Acknowledges (and removes) entries; unknown ids are ignored. Durable on resolve. */
-  ack (ids: readonly string[]): Promise<void>
+  /**
+   * Acknowledges (and removes) entries; unknown ids are ignored. Durable on resolve. With
+   * `unlock`, first releases that lock of the queue if `token` still holds it.
+   */
+  ack (ids: readonly string[], opts?: { unlock?: { key: string, token: string } }): Promise<void>
+  /**
+   * Takes a lock of the queue if nobody holds it; with `read`, then reads that register
+   * of the queue, in the same operation (so the value is read under the lock).
+   */
+  lock (lock: QueueLock, opts?: { read?: string }): Promise<{ locked: boolean, value: number | undefined }>
+  /** Raises a register of the queue (durable); resolves to its value. */
+  raise (register: QueueRegister): Promise<number>
+  /** A register of the queue; undefined when missing (or expired). */
+  read (key: string): Promise<number | undefined>
   stats (): Promise<QueueStats>
   /**
    * Lists up to `count` waiting or in-flight entries with ids greater than `after`, in id
@@ -111,6 +146,8 @@ export interface Store {
   /** Adds members to a set (tags → cache keys). `ttlMs` refreshes the set's expiry. */
   addToSet (key: string, members: readonly string[], opts?: { ttlMs?: number }): Promise<void>
   setMembers (key: string): Promise<string[]>
+  /** Removes a set and resolves to the members it had, in one atomic operation. */
+  takeSet (key: string): Promise<string[]>
 
   queue (name: string): DurableQueue
 

@@ -61,6 +61,7 @@ export interface WriteFlowDeps {
 
 export class WriteFlow {
   readonly #deps: WriteFlowDeps
+  #pendingAcks: string[] = []
 
   constructor (deps: WriteFlowDeps) {
     this.#deps = deps
@@ -126,8 +127,9 @@ export class WriteFlow {
     }
     // Not awaited: every delivery is already durable, which is what the client's 2xx
     // promises. Should the ack be lost, recovery finds nothing newer than what was
-    // enqueued and drops the intent. Saves one store round trip per write.
-    this.#ack(intentId).catch(() => {})
+    // enqueued and drops the intent. Saves one store round trip per write; and the acks
+    // of the writes that complete in one turn of the event loop go out as one.
+    this.#ackSoon(intentId)
     return { ...answer, version: committed.version }
   }
 
@@ -167,6 +169,19 @@ export class WriteFlow {
     }
     // The read-back may already show a later write; propagating it is still correct (newest wins).
     return { ...base, version: readVersion, representation: read.json }
+  }
+
+  /** Acknowledges intents in batches: the ids gathered during one turn of the event loop. */
+  #ackSoon (intentId: string): void {
+    this.#pendingAcks.push(intentId)
+    if (this.#pendingAcks.length > 1) return
+    setImmediate(() => {
+      const ids = this.#pendingAcks
+      this.#pendingAcks = []
+      this.#deps.intents.ack(ids).catch((err: unknown) => {
+        this.#deps.log.warn({ err, intents: ids.length }, 'could not acknowledge write intents; recovery will resolve them')
+      })
+    })
   }
 
   async #ack (intentId: string): Promise<void> {
