@@ -51,7 +51,8 @@ async function start (file: string): Promise<void> {
     fail(`junction: could not start: ${(err as Error).message}`)
   }
   const gateway = host
-  closeWithGrace({ delay: config.server.shutdownTimeoutMs }, async ({ signal, err }) => {
+  // SIGHUP is not a stop here: it reloads the config (below).
+  closeWithGrace({ delay: config.server.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err !== undefined) gateway.log.error({ err }, 'fatal error, shutting down')
     else gateway.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await gateway.close()
