@@ -172,13 +172,13 @@ t.test('under load with writes: several reloads, no answer other than 2xx, every
   // Each reload alternates between the base config and one with an extra route and a shorter timeout.
   const variant = base.replace('timeout: 2s', 'timeout: 3s') + '  - { proxy: /api/more-users, service: users, rewrite: /users }\n'
 
-  let stop = false
+  const run = { stop: false }
   const failures: string[] = []
   const created: string[] = []
   let reads = 0
   const deadline = Date.now() + 60_000
   const reader = async (): Promise<void> => {
-    for (let i = 0; i < 5000 && !stop && Date.now() < deadline; i++) {
+    for (let i = 0; i < 5000 && !run.stop && Date.now() < deadline; i++) {
       const res = await request(`${gw.url}/api/users/1`)
       await res.body.dump()
       reads++
@@ -186,7 +186,7 @@ t.test('under load with writes: several reloads, no answer other than 2xx, every
     }
   }
   const writer = async (n: number): Promise<void> => {
-    for (let i = 0; i < 2000 && !stop && Date.now() < deadline; i++) {
+    for (let i = 0; i < 2000 && !run.stop && Date.now() < deadline; i++) {
       const res = await call(`${gw.url}/api/users`, 'POST', { name: `w${n}-${i}`, email: `w${n}-${i}@example.com` })
       if (res.status !== 201) failures.push(`POST ${res.status} ${JSON.stringify(res.body)}`)
       else created.push(String(res.body.id))
@@ -204,7 +204,7 @@ t.test('under load with writes: several reloads, no answer other than 2xx, every
     else failures.push(`reload ${answer.status} ${JSON.stringify(answer.body)}`)
   }
   await new Promise(resolve => setTimeout(resolve, 300))
-  stop = true
+  run.stop = true
   await load
   await gw.host.retired()
 
