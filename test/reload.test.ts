@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import pino from 'pino'
 import { request } from 'undici'
 import { ConfigError } from '../src/config/config-error.js'
@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config/load.js'
 import { GatewayHost } from '../src/gateway-host.js'
 import { startOrigin } from './support/origin.js'
 import { tempDir } from './support/gateway.js'
+import { startRedis } from './support/redis-server.js'
 import { call, eventually, startDemo, writeConfig } from './support/writes.js'
 
 const TOKEN = 'reload-test-token'
@@ -22,24 +23,29 @@ const AUTH = { authorization: `Bearer ${TOKEN}` }
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-interface Running { host: GatewayHost, url: string, file: string, dir: string, logs: () => string }
+interface Running { host: GatewayHost, url: string, file: string, dir: string, logs: () => string, text: (yaml: string) => string }
 
-/** Writes `yaml` (plus host, port 0, the admin token and an embedded store in a temp dir) and starts a host on it. */
-async function startHost (t: Teardown, yaml: string): Promise<Running> {
+/**
+ * Writes `yaml` (plus host, port 0, the admin token and the store: by default embedded in a
+ * temp dir) and starts a host on it; `text` makes a file with the same additions.
+ */
+async function startHost (t: Teardown, yaml: string, redisUrl?: string): Promise<Running> {
   const dir = await tempDir(t, 'junction-reload-')
   const file = join(dir, 'junction.yaml')
-  await writeFile(file, withBase(dir, yaml))
+  const store = redisUrl === undefined ? undefined : `store: { kind: redis, url: "${redisUrl}", prefix: "reload-test:" }`
+  const text = (body: string): string => withBase(dir, body, undefined, store)
+  await writeFile(file, text(yaml))
   let logs = ''
   const sink = new Writable({ write (chunk: Buffer, _enc, done) { logs += chunk.toString(); done() } })
   const host = await GatewayHost.start(await loadConfig(file), { logger: pino({ level: 'info' }, sink) })
   t.teardown(() => host.close())
   const address = await host.listen()
-  return { host, url: `http://127.0.0.1:${address.port}`, file, dir, logs: () => logs }
+  return { host, url: `http://127.0.0.1:${address.port}`, file, dir, logs: () => logs, text }
 }
 
-function withBase (dir: string, yaml: string, server = 'server: { host: 127.0.0.1, port: 0 }'): string {
+function withBase (dir: string, yaml: string, server = 'server: { host: 127.0.0.1, port: 0 }', store = `store: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }`): string {
   return `${server}
-store: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }
+${store}
 admin: { token: ${TOKEN} }
 ${yaml}`
 }
@@ -165,10 +171,16 @@ routes:
   t.equal((await get(`${gw.url}/b/1`)).status, 404, 'the new route was not applied')
 })
 
-t.test('under load with writes: several reloads, no answer other than 2xx, every acknowledged write reaches both copies', { timeout: 120_000 }, async t => {
+for (const storeKind of ['embedded', 'redis'] as const) {
+  t.test(`under load with writes (${storeKind} store): several reloads, no answer other than 2xx, every acknowledged write reaches both copies`, { timeout: 120_000 }, async t => {
+    await underLoad(t, storeKind === 'redis' ? (await startRedis(t)).url : undefined)
+  })
+}
+
+async function underLoad (t: Test, redisUrl: string | undefined): Promise<void> {
   const demo = await startDemo(t)
   const base = writeConfig(demo, { extra: 'outbox: { pollInterval: 100ms }\n' })
-  const gw = await startHost(t, base)
+  const gw = await startHost(t, base, redisUrl)
   // Each reload alternates between the base config and one with an extra route and a shorter timeout.
   const variant = base.replace('timeout: 2s', 'timeout: 3s') + '  - { proxy: /api/more-users, service: users, rewrite: /users }\n'
 
@@ -198,7 +210,7 @@ t.test('under load with writes: several reloads, no answer other than 2xx, every
   let reloaded = 0
   for (let i = 0; i < reloads; i++) {
     await new Promise(resolve => setTimeout(resolve, 300))
-    await writeFile(gw.file, withBase(gw.dir, i % 2 === 0 ? variant : base))
+    await writeFile(gw.file, gw.text(i % 2 === 0 ? variant : base))
     const answer = await reload(gw.url)
     if (answer.status === 200) reloaded++
     else failures.push(`reload ${answer.status} ${JSON.stringify(answer.body)}`)
@@ -223,4 +235,4 @@ t.test('under load with writes: several reloads, no answer other than 2xx, every
   }
   t.ok(await eventually(async () => (await missing()).length === 0, 30_000), 'every acknowledged write reached both dependents')
   t.same(await missing(), [])
-})
+}
