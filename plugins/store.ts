@@ -7,10 +7,13 @@ import type { Store } from '../src/store/store.js'
 
 export interface StorePluginOptions {
   store: Store
+  /** false: the store outlives this app (reload generations share it); default true. */
+  close?: boolean
 }
 
 export default fp<StorePluginOptions>(async function storePlugin (app, opts) {
   app.decorate('store', opts.store)
+  if (opts.close === false) return
   app.addHook('onClose', async () => {
     await opts.store.close()
   })

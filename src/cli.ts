@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `junction` command.
- *   junction start --config FILE   validate, open the store, listen; graceful stop on SIGTERM/SIGINT
+ *   junction start --config FILE   validate, open the store, listen; graceful stop on SIGTERM/SIGINT,
+ *                                  config reload on SIGHUP (src/gateway-host.ts)
  *   junction check FILE            validate and print the route table (exit 0), or every error (exit 1)
  */
 import { parseArgs } from 'node:util'
@@ -41,26 +42,34 @@ async function check (file: string): Promise<void> {
 
 async function start (file: string): Promise<void> {
   const config = await load(file)
-  let app
+  let host
   try {
     // Loaded here, not at the top: `junction check` needs none of the server (Fastify, undici, ioredis) and starts faster without it.
-    const { buildGateway } = await import('./gateway.js')
-    app = await buildGateway(config)
+    const { GatewayHost } = await import('./gateway-host.js')
+    host = await GatewayHost.start(config)
   } catch (err) {
     fail(`junction: could not start: ${(err as Error).message}`)
   }
-  const gateway = app
-  closeWithGrace({ delay: config.server.shutdownTimeoutMs }, async ({ signal, err }) => {
+  const gateway = host
+  // SIGHUP is not a stop here: it reloads the config (below).
+  closeWithGrace({ delay: config.server.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err !== undefined) gateway.log.error({ err }, 'fatal error, shutting down')
     else gateway.log.info({ signal }, 'shutting down: finishing in-flight requests')
     await gateway.close()
   })
+  // SIGHUP: re-read the file (docs/config.md#reloading); the host logs what it did or refused.
+  process.on('SIGHUP', () => {
+    gateway.log.info({ config: config.source }, 'SIGHUP: reloading the config')
+    gateway.reload().catch((err: unknown) => { gateway.log.error({ err }, 'reload failed') })
+  })
+  let address
   try {
-    await gateway.listen({ port: config.server.port, host: config.server.host })
+    address = await gateway.listen()
   } catch (err) {
     await gateway.close().catch(() => {})
     fail(`junction: could not listen on ${config.server.host}:${config.server.port}: ${(err as Error).message}`)
   }
+  gateway.log.info(`listening at http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`)
   gateway.log.info({ config: config.source, store: config.store.kind }, `routes\n${formatRouteTable(config)}`)
 }
 

@@ -122,6 +122,12 @@ export const errors = {
   // Cache admin API (docs/cache.md).
   unknownCacheRoute: define('JUNCTION_UNKNOWN_CACHE_ROUTE', 404, 'Not Found',
     (route: string, cached: readonly string[]) => ({ detail: `No cached route has the path ${JSON.stringify(route)}; cached routes: ${cached.length === 0 ? 'none' : cached.map(r => JSON.stringify(r)).join(', ')}.`, extensions: { route } })),
+  // POST /admin/reload (docs/config.md#reloading): the file is refused, the running config kept.
+  configRefused: define('JUNCTION_CONFIG_REFUSED', 422, 'Unprocessable Content',
+    (file: string, issues: ReadonlyArray<{ path: string, message: string }>) => ({
+      detail: `${file} was not loaded (${issues.length} ${issues.length === 1 ? 'error' : 'errors'}); the running config is kept.`,
+      extensions: { errors: issues.map(issue => ({ key: issue.path, message: issue.message })) }
+    })),
   notReady: define('JUNCTION_NOT_READY', 503, 'Service Unavailable',
     (reason: string, cause?: unknown) => ({ detail: reason, cause })),
   // Write routes (docs/versioning.md).

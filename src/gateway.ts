@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type RawRequestDefaultExpression as RawRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerFactory, type FastifyHttpOptions, type FastifyInstance, type RawRequestDefaultExpression as RawRequest } from 'fastify'
 import type { GatewayConfig, ServerConfig } from './config/types.js'
 import { clientErrorHandler } from './server/client-error.js'
 import { compileTrust } from './upstream/trusted-proxies.js'
@@ -13,6 +13,7 @@ import { DEFAULT_VERSION_HEADER } from './outbox/delivery.js'
 import { originForm } from './upstream/request-target.js'
 import { openStore } from './store/open-store.js'
 import type { Store } from './store/store.js'
+import type { ReloadOutcome } from './reload-outcome.js'
 import problemDetails, { frameworkErrorAnswer } from '../plugins/problem-details.js'
 import requestHygiene from '../plugins/request-hygiene.js'
 import requestLog from '../plugins/request-log.js'
@@ -34,6 +35,15 @@ export interface GatewayOptions {
   logger?: FastifyBaseLogger
   /** An already open store (tests share one); by default opened from `config.store`. */
   store?: Store
+  /** false: closing the gateway leaves the store open (its owner closes it: src/gateway-host.ts). */
+  closeStore?: boolean
+  /**
+   * Hands Fastify's request handler to whoever owns the listening socket, and returns the
+   * (unlistened) server Fastify attaches its listeners to (src/gateway-host.ts).
+   */
+  serverFactory?: FastifyServerFactory
+  /** Re-reads the config file and switches to it: POST /admin/reload (src/gateway-host.ts). */
+  reload?: () => Promise<ReloadOutcome>
 }
 
 /** A client's request id is kept when it is short and printable, so it cannot forge log lines. */
@@ -48,7 +58,7 @@ function requestId (req: IncomingMessage): string {
  * The listener's limits (docs/hygiene.md): node enforces them while parsing, before Fastify
  * sees a request, and src/server/client-error.ts answers what it refuses.
  */
-function listenerOptions (server: ServerConfig): Pick<FastifyHttpOptions<Server>, 'http' | 'keepAliveTimeout' | 'requestTimeout' | 'clientErrorHandler'> {
+export function listenerOptions (server: ServerConfig): Pick<FastifyHttpOptions<Server>, 'http' | 'keepAliveTimeout' | 'requestTimeout' | 'clientErrorHandler'> {
   return {
     http: {
       maxHeaderSize: server.maxHeaderSize,
@@ -78,6 +88,7 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     // One trust function for Fastify (request.ip, request.protocol) and the forwarded headers.
     trustProxy: server.trustProxy === false ? false : (address: string) => trust(address),
     ...listenerOptions(server),
+    ...(opts.serverFactory === undefined ? {} : { serverFactory: opts.serverFactory }),
     rewriteUrl: (req: RawRequest) => originForm(req.url ?? '/'),
     frameworkErrors: frameworkErrorAnswer,
     // plugins/request-log.ts writes one line per request instead of Fastify's two.
@@ -97,14 +108,14 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(gracefulClose)
     // Before every route: shedding load must cost as little as possible.
     await app.register(overloadPlugin, { overload: config.server.overload })
-    await app.register(storePlugin, { store })
+    await app.register(storePlugin, { store, close: opts.closeStore ?? true })
     await app.register(upstreamsPlugin, { services: config.services })
     // After the store: closes before it.
     await app.register(responseCachePlugin, { settings: config.cache })
     // After store and upstreams: closes before them (Fastify closes in reverse order).
     await app.register(outboxPlugin, { options: config.outbox })
     const cachedRoutes = config.routes.flatMap(route => route.kind === 'proxy' && route.cache !== undefined ? [route.prefix] : route.kind === 'compose' && route.cache !== undefined ? [route.path] : [])
-    if (config.admin.token !== undefined) await app.register(adminRoutes, { token: config.admin.token, cachedRoutes })
+    if (config.admin.token !== undefined) await app.register(adminRoutes, { token: config.admin.token, cachedRoutes, reload: opts.reload })
     else await app.register(adminDisabled)
     await app.register(healthRoutes)
     // Before the configured routes: they take their auth and rate-limit hooks from it.

@@ -29,6 +29,7 @@ t.test('the error catalogue is pinned: codes and statuses change only on purpose
     unknownDependent: ['JUNCTION_UNKNOWN_DEPENDENT', 404],
     deadLetterNotFound: ['JUNCTION_DEAD_LETTER_NOT_FOUND', 404],
     unknownCacheRoute: ['JUNCTION_UNKNOWN_CACHE_ROUTE', 404],
+    configRefused: ['JUNCTION_CONFIG_REFUSED', 422],
     notReady: ['JUNCTION_NOT_READY', 503],
     preconditionRequired: ['JUNCTION_PRECONDITION_REQUIRED', 428],
     invalidIfMatch: ['JUNCTION_INVALID_IF_MATCH', 400],

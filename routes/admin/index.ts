@@ -8,11 +8,15 @@ import { errors } from '../../src/errors.js'
 import { bearerAuth } from './auth.js'
 import outboxAdminRoutes from './outbox.js'
 import cacheAdminRoutes from './cache.js'
+import reloadAdminRoutes from './reload.js'
+import type { ReloadOutcome } from '../../src/reload-outcome.js'
 
 export interface AdminRoutesOptions {
   token: string
   /** Paths and prefixes of the routes with a cache block (purge by route). */
   cachedRoutes?: readonly string[]
+  /** POST /admin/reload exists only when the gateway runs under a host that can reload it. */
+  reload?: (() => Promise<ReloadOutcome>) | undefined
 }
 
 export default async function adminRoutes (app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
@@ -21,6 +25,7 @@ export default async function adminRoutes (app: FastifyInstance, opts: AdminRout
     scope.addHook('onRequest', bearerAuth(opts.token))
     await scope.register(outboxAdminRoutes)
     await scope.register(cacheAdminRoutes, { cachedRoutes: opts.cachedRoutes ?? [] })
+    if (opts.reload !== undefined) await scope.register(reloadAdminRoutes, { reload: opts.reload })
     // Any other /admin path is still the gateway's: 404, never a catch-all proxy route's.
     scope.all('/', notFound)
     scope.all('/*', notFound)
