@@ -13,12 +13,13 @@ import type { HttpHeaders, UpstreamResponse } from '../src/cache/types.js'
 import type { HttpMethod, ProxyRouteConfig, RouteConfig } from '../src/config/types.js'
 import { errors } from '../src/errors.js'
 import { forward, type ForwardResponse } from '../src/upstream/forward.js'
+import { ClientGone } from '../src/upstream/client-gone.js'
 import { upstreamRequestHeaders } from '../src/upstream/headers.js'
 import type { TrustFunction } from '../src/upstream/trusted-proxies.js'
 import { gatewayPath, rewritePath } from '../src/upstream/rewrite.js'
 import type { Validators } from '../src/cache/entry.js'
 import { namedServicePaths } from '../src/cache/write-targets.js'
-import { notModified, uriTag } from '../src/cache/response-cache.js'
+import { notModified, uriTag, type CacheRequest, type CacheResult } from '../src/cache/response-cache.js'
 import { RouteCache, splitUrl } from '../src/cache/route-cache.js'
 import { proxyResponseTags } from '../src/cache/route-tags.js'
 import { bufferAnswer, TooLargeToCache } from '../src/cache/buffered-answer.js'
@@ -42,40 +43,58 @@ function withValidators (headers: Record<string, string | string[]>, validators:
   return out
 }
 
+/** The service's answer, streamed to the client. */
+function sendForwarded (reply: FastifyReply, res: ForwardResponse): void {
+  try {
+    reply.code(res.statusCode).headers(res.headers).send(res.body)
+  } catch (err) {
+    // Called from a promise callback: a throw here would be an unhandled rejection.
+    res.body.destroy()
+    reply.send(err)
+  }
+}
+
 function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trustProxy: TrustFunction, claimed: ReadonlySet<string>): void {
   const service = app.upstreams.get(route.service)
   const retryMethods = new Set<string>(route.retryMethods)
   // Authentication and rate limiting (plugins/protection.ts): the same hooks for every method and path below.
   const protect = (): ReturnType<typeof app.protection.routeOptions> => app.protection.routeOptions(route)
 
-  async function proxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const res = await forwardStreaming(request, reply)
-    return reply.code(res.statusCode).headers(res.headers).send(res.body)
+  /*
+   * The handlers are not async and do not return the reply: an async handler resolving to
+   * the reply hands Fastify a thenable it waits on (end-of-stream listeners on every
+   * response), and each async layer costs promises per request. They answer through
+   * reply.send() once the service did, as callback-style Fastify handlers.
+   */
+  function proxy (request: FastifyRequest, reply: FastifyReply): void {
+    forwardStreaming(request, reply).then(res => {
+      sendForwarded(reply, res)
+    }, (err: unknown) => {
+      reply.send(err)
+    })
   }
 
-  async function forwardStreaming (request: FastifyRequest, reply: FastifyReply): Promise<ForwardResponse> {
+  function forwardStreaming (request: FastifyRequest, reply: FastifyReply): Promise<ForwardResponse> {
     const raw = request.raw
-    const controller = new AbortController()
-    // The client went away before we answered: stop the upstream call too.
-    const onClose = (): void => { if (!reply.raw.writableFinished) controller.abort() }
-    reply.raw.once('close', onClose)
-
-    const res = await forward(service, {
+    const remoteAddress = raw.socket.remoteAddress
+    return forward(service, {
       method: request.method as Dispatcher.HttpMethod,
       path: rewritePath(raw.url ?? '/', route.prefix, route.rewrite),
       headers: upstreamRequestHeaders(raw.headers, {
-        remoteAddress: raw.socket.remoteAddress ?? '',
+        remoteAddress: remoteAddress ?? '',
         protocol: request.protocol,
         requestId: request.id,
-        trustProxy: trustProxy(raw.socket.remoteAddress)
+        trustProxy: trustProxy(remoteAddress)
       }),
       body: request.body as Readable | undefined,
       bodyLimit: route.bodyLimit,
       retryable: retryMethods.has(request.method),
-      signal: controller.signal
+      // The client went away before we answered: stop the upstream call too.
+      signal: new ClientGone(reply.raw)
+    }).then(res => {
+      request.upstream = { service: service.name, origin: res.origin }
+      return res
     })
-    request.upstream = { service: service.name, origin: res.origin }
-    return res
   }
 
   /**
@@ -83,21 +102,26 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
    * and the route's tags (RFC 9111 §4.4) before the client hears back, so its next read
    * (on any instance) does not see the old answer.
    */
-  async function proxyInvalidating (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const res = await forwardStreaming(request, reply)
-    if (res.statusCode >= 200 && res.statusCode < 300) {
-      // The Location and Content-Location the service named, when this route reaches them.
-      const servicePath = splitUrl(rewritePath(request.raw.url ?? '/', route.prefix, route.rewrite)).path
-      const named = namedServicePaths(res.headers as HttpHeaders, servicePath, request.headers.host)
-        .map(path => gatewayPath(path, route.prefix, route.rewrite))
-        .filter(path => path !== undefined)
-      try {
-        await app.responseCache.invalidateAfterWrite({ method: request.method, status: res.statusCode, path: splitUrl(request.raw.url ?? '/').path, tags: [...(route.invalidate ?? []), ...named.map(uriTag)] })
-      } catch (err) {
-        request.log.warn({ err }, 'response cache: invalidation after a write failed; cached answers expire with their ttl')
-      }
+  function proxyInvalidating (request: FastifyRequest, reply: FastifyReply): void {
+    forwardStreaming(request, reply).then(async res => {
+      if (res.statusCode >= 200 && res.statusCode < 300) await invalidateAfter(request, res)
+      sendForwarded(reply, res)
+    }).catch((err: unknown) => {
+      reply.send(err)
+    })
+  }
+
+  async function invalidateAfter (request: FastifyRequest, res: ForwardResponse): Promise<void> {
+    // The Location and Content-Location the service named, when this route reaches them.
+    const servicePath = splitUrl(rewritePath(request.raw.url ?? '/', route.prefix, route.rewrite)).path
+    const named = namedServicePaths(res.headers as HttpHeaders, servicePath, request.headers.host)
+      .map(path => gatewayPath(path, route.prefix, route.rewrite))
+      .filter(path => path !== undefined)
+    try {
+      await app.responseCache.invalidateAfterWrite({ method: request.method, status: res.statusCode, path: splitUrl(request.raw.url ?? '/').path, tags: [...(route.invalidate ?? []), ...named.map(uriTag)] })
+    } catch (err) {
+      request.log.warn({ err }, 'response cache: invalidation after a write failed; cached answers expire with their ttl')
     }
-    return reply.code(res.statusCode).headers(res.headers).send(res.body)
   }
 
   const routeCache = route.cache === undefined ? undefined : new RouteCache(route.prefix, route.cache)
@@ -107,16 +131,30 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
    * a miss. HEAD is answered from the GET entry (RFC 9111 §4: a stored GET response may
    * satisfy HEAD), so a miss on HEAD fetches (and stores) the GET answer, as nginx does.
    */
-  async function cachedProxy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  function cachedProxy (request: FastifyRequest, reply: FastifyReply): void {
     const cache = routeCache as RouteCache
     // A Range request wants part of the representation: stream it, uncached.
     if (request.headers.range !== undefined) {
       reply.header('x-cache', 'BYPASS')
-      return await proxy(request, reply)
+      proxy(request, reply)
+      return
     }
-    const raw = request.raw
-    const url = splitUrl(raw.url ?? '/')
+    const url = splitUrl(request.raw.url ?? '/')
     const cacheRequest = cache.request({ keyMethod: 'GET', method: request.method, path: url.path, query: url.query, headers: request.headers, params: {} })
+    // A fresh hit in L1 is answered synchronously: no promise, no fetch closure.
+    const hit = app.responseCache.hit(cacheRequest)
+    if (hit !== undefined) {
+      sendCached(request, reply, hit)
+      return
+    }
+    cachedFill(request, reply, cache, cacheRequest).catch((err: unknown) => {
+      reply.send(err)
+    })
+  }
+
+  /** Everything but an L1 hit: the response cache serves it, calling the service on a miss. */
+  async function cachedFill (request: FastifyRequest, reply: FastifyReply, cache: RouteCache, cacheRequest: CacheRequest): Promise<void> {
+    const raw = request.raw
     // Called on a miss only (a hit must not pay for the upstream headers). The fill is
     // shared by every request waiting on this key: it is not tied to this client (its
     // service timeout bounds it), and carries no conditional of this client's.
@@ -149,17 +187,26 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
       reply.header('x-cache', 'BYPASS')
       const body = err.claim()
       // A request that waited on another's oversized answer fetches its own, streamed.
-      if (body === undefined) return await proxy(request, reply)
+      if (body === undefined) {
+        proxy(request, reply)
+        return
+      }
       if (request.method === 'HEAD') {
         // The GET answer was fetched for the cache; HEAD wants its header only.
         body.destroy()
-        return reply.code(err.status).headers(err.headers).send()
+        reply.code(err.status).headers(err.headers).send()
+        return
       }
-      return reply.code(err.status).headers(err.headers).send(body)
+      reply.code(err.status).headers(err.headers).send(body)
+      return
     }
+    sendCached(request, reply, result)
+  }
+
+  function sendCached (request: FastifyRequest, reply: FastifyReply, result: CacheResult): void {
     request.upstream ??= { service: service.name, origin: 'cache' }
     const answer = notModified(request.method, request.headers, result) ?? result
-    return reply.code(answer.status).headers(answer.headers).send(answer.body)
+    reply.code(answer.status).headers(answer.headers).send(answer.body)
   }
 
   // The gateway's own endpoints (/health, /ready) are static routes and win over '/*'.

@@ -8,6 +8,7 @@ import type { IncomingMessage, Server } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerFactory, type FastifyHttpOptions, type FastifyInstance, type RawRequestDefaultExpression as RawRequest } from 'fastify'
 import type { GatewayConfig, ServerConfig } from './config/types.js'
 import { clientErrorHandler } from './server/client-error.js'
+import { requestLoggerFactory } from './server/request-logger.js'
 import { compileTrust } from './upstream/trusted-proxies.js'
 import { DEFAULT_VERSION_HEADER } from './outbox/delivery.js'
 import { originForm } from './upstream/request-target.js'
@@ -95,6 +96,8 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     requestIdHeader: false,
     genReqId: requestId,
+    // request.log is made when a request logs, not for every request.
+    childLoggerFactory: requestLoggerFactory,
     return503OnClosing: true,
     // Idle keep-alive connections are closed at shutdown; busy ones finish their request.
     forceCloseConnections: 'idle'

@@ -9,7 +9,8 @@
  *   is read from the store (and checked against the tag stamps) — what a hit costs on an
  *   instance that has not seen the key yet.
  *
- * Target: an L1 hit reaches ≥ 85% of the bare Fastify reply's req/s.
+ * Target: an L1 hit reaches ≥ 85% of the bare Fastify reply's req/s. BENCH_COMPARE_CLI
+ * (another build's dist/src/cli.js) adds that build's L1 hit as one more target.
  */
 import { join } from 'node:path'
 import { load, mean, type LoadResult } from '../lib/load.js'
@@ -50,6 +51,12 @@ export async function cacheScenario (settings: BenchSettings): Promise<ScenarioR
       { name: 'junction cache hit, L2 embedded (L1 holds nothing)', url: `${l2Embedded.url}/api/users/1`, measured: l2Embedded },
       { name: 'junction cache hit, L2 Redis (L1 holds nothing)', url: `${l2Redis.url}/api/users/1`, measured: l2Redis }
     ]
+    const compare = process.env.BENCH_COMPARE_CLI
+    if (compare !== undefined && compare !== '') {
+      const compared = await startJunction('junction L1 (compared build)', CONFIG(backend.url), { cpu, cli: compare })
+      started.push(compared)
+      targets.push({ name: `junction cache hit, L1, compared build ${compare}`, url: `${compared.url}/api/users/1`, measured: compared })
+    }
     const runs = new Map<string, LoadResult[]>()
     for (const target of targets) {
       // Warm-up: JIT, keep-alive pools, and the first request fills the cache.

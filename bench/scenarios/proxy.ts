@@ -1,12 +1,20 @@
 /**
  * Scenario 1: proxy pass-through of a ~1 KB JSON body. Junction against the backend
  * called directly, a bare Fastify + @fastify/http-proxy gateway and fast-gateway,
- * alternating targets round by round to cancel drift.
+ * alternating targets round by round to cancel drift. BENCH_COMPARE_CLI (another build's
+ * dist/src/cli.js) adds that build's Junction as one more target, for a before/after in one run.
  */
 import { join } from 'node:path'
 import { load, mean, type LoadResult } from '../lib/load.js'
 import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
 import type { BenchSettings, ScenarioReport } from '../lib/report.js'
+
+const JUNCTION_CONFIG = (backend: string): string => `
+services:
+  backend: { urls: [${backend}] }
+routes:
+  - { proxy: /api, service: backend, rewrite: / }
+`
 
 interface Target { name: string, url: string, proxy: Running | undefined }
 
@@ -15,12 +23,7 @@ export async function proxyScenario (settings: BenchSettings): Promise<ScenarioR
   const backend = await startNode('backend', join(ROOT, 'bench/peers/backend.mjs'), { cpu })
   const started: Running[] = [backend]
   try {
-    const junction = await startJunction('junction', `
-services:
-  backend: { urls: [${backend.url}] }
-routes:
-  - { proxy: /api, service: backend, rewrite: / }
-`, { cpu })
+    const junction = await startJunction('junction', JUNCTION_CONFIG(backend.url), { cpu })
     started.push(junction)
     const bare = await startNode('fastify+http-proxy', join(ROOT, 'bench/peers/fastify-proxy.mjs'), { cpu, env: { UPSTREAM: backend.url } })
     started.push(bare)
@@ -33,6 +36,12 @@ routes:
       { name: 'fastify + @fastify/http-proxy', url: `${bare.url}/api/users/1`, proxy: bare },
       { name: 'fast-gateway', url: `${fastGateway.url}/api/users/1`, proxy: fastGateway }
     ]
+    const compare = process.env.BENCH_COMPARE_CLI
+    if (compare !== undefined && compare !== '') {
+      const compared = await startJunction('junction (compared build)', JUNCTION_CONFIG(backend.url), { cpu, cli: compare })
+      started.push(compared)
+      targets.push({ name: `junction, compared build ${compare}`, url: `${compared.url}/api/users/1`, proxy: compared })
+    }
     const runs = new Map<string, LoadResult[]>()
     for (const target of targets) {
       // Warm-up: JIT and keep-alive pools, not measured.

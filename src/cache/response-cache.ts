@@ -203,6 +203,22 @@ export class ResponseCache {
 
   // --- serving ---------------------------------------------------------------------------
 
+  /**
+   * serve()'s hot path on its own, synchronous: the HIT for a fresh L1 entry whose tag
+   * stamps are all cached, else undefined (then serve() decides). A caller answering a hit
+   * this way pays for no promise and builds no fetch.
+   */
+  hit (req: CacheRequest): CacheResult | undefined {
+    const rule = requestRule(req.method, req.headers, req.policy)
+    if (!rule.use) return undefined
+    const local = this.l1.get(req.key)
+    if (local !== undefined && Date.now() < local.freshUntil && (!rule.authorized || local.authorizedOk) &&
+      this.tagIndex.currentIfKnown(local.tags, local.stamp) === true) {
+      return this.fromEntry(local, 'HIT')
+    }
+    return undefined
+  }
+
   async serve (req: CacheRequest, fetch: Fetch): Promise<CacheResult> {
     const rule = requestRule(req.method, req.headers, req.policy)
     if (!rule.use) return this.passThrough(await this.fetchCounted(fetch), 'BYPASS', rule.reason)

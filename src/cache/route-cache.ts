@@ -40,7 +40,8 @@ export class RouteCache {
   /**
    * Raw request parts → cache key. The canonical form (query parsed and sorted) and its
    * sha256 were the largest cost of an L1 hit; hot URLs repeat, so they are remembered
-   * (bounded). The raw parts as a JSON array cannot collide: equal arrays, equal keys.
+   * (bounded). The raw parts as a JSON array cannot collide: equal arrays, equal keys; a
+   * JSON array never starts like the plain form (a method), so the two forms cannot either.
    */
   readonly #keys = new LRUCache<string, string>({ max: 10_000 })
 
@@ -67,9 +68,16 @@ export class RouteCache {
     const identityHeader = this.config.key.identity
     const raw = identityHeader === undefined ? undefined : req.headers[identityHeader]
     const identity = raw === undefined ? undefined : typeof raw === 'string' ? raw : raw.join(', ')
-    const parts: Array<string | readonly string[] | undefined> = [req.keyMethod, req.path, req.query, identity]
-    for (const name of this.keyHeaders) parts.push(req.headers[name])
-    const memo = JSON.stringify(parts)
+    let memo: string
+    if (identity === undefined && this.keyHeaders.length === 0) {
+      // The usual route: method, path and query alone. Unambiguous: a method has no space
+      // and the path (cut at the first "?") no "?".
+      memo = `${req.keyMethod} ${req.path}?${req.query}`
+    } else {
+      const parts: Array<string | readonly string[] | undefined> = [req.keyMethod, req.path, req.query, identity]
+      for (const name of this.keyHeaders) parts.push(req.headers[name])
+      memo = JSON.stringify(parts)
+    }
     let key = this.#keys.get(memo)
     if (key === undefined) {
       key = cacheKey({

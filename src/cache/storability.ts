@@ -31,7 +31,9 @@ export function requestRule (method: string, headers: HttpHeaders, policy: Cache
   if (m !== 'GET' && m !== 'HEAD') return { use: false, reason: 'method' }
   if (headers.range !== undefined) return { use: false, reason: 'range' }
   const authorized = headers.authorization !== undefined && policy.keyByIdentity !== true
-  const store = !parseCacheControl(headers['cache-control']).has('no-store')
+  const cacheControl = headers['cache-control']
+  // Most requests carry no Cache-Control: nothing to parse.
+  const store = cacheControl === undefined || !parseCacheControl(cacheControl).has('no-store')
   return { use: true, authorized, store }
 }
 

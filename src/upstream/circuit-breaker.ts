@@ -81,13 +81,15 @@ export type BreakerState = 'closed' | 'open' | 'half-open'
 
 export class UpstreamBreaker {
   readonly #policy: CircuitBreakerPolicy
+  readonly #breaker: ConsecutiveOrRateBreaker
   readonly #coolDownMs: number
   #openedAt = 0
 
   constructor (config: CircuitBreakerConfig, onChange?: (state: BreakerState) => void) {
     this.#coolDownMs = config.coolDownMs
     const failures = handleWhen(isTransportFailure).orWhenResult(isFailedTry)
-    this.#policy = circuitBreaker(failures, { halfOpenAfter: config.coolDownMs, breaker: new ConsecutiveOrRateBreaker(config) })
+    this.#breaker = new ConsecutiveOrRateBreaker(config)
+    this.#policy = circuitBreaker(failures, { halfOpenAfter: config.coolDownMs, breaker: this.#breaker })
     // cockatiel keeps when it opened to itself; admits() needs it to know when the probe may go.
     this.#policy.onBreak(() => { this.#openedAt = Date.now() })
     if (onChange !== undefined) this.#policy.onStateChange(state => { onChange(stateName(state)) })
@@ -115,12 +117,56 @@ export class UpstreamBreaker {
   }
 
   /**
-   * Runs one call through the breaker: its error or answer is counted, and returned or
-   * thrown as is. Throws cockatiel's BrokenCircuitError when the circuit does not admit it.
+   * Runs one call wholly through cockatiel: its error or answer is counted (a compose
+   * part's outcome marked `urlFailed` as a failure), and returned or thrown as is. Throws
+   * cockatiel's BrokenCircuitError when the circuit does not admit it. The proxy path uses
+   * request() below, which skips cockatiel's layers while the circuit is closed.
    */
   execute<T> (call: () => Promise<T>): Promise<T> {
-    // Not async: on the hot path, one promise layer fewer.
     return this.#policy.execute(call)
+  }
+
+  /**
+   * Makes one request through the breaker: its error or answer is counted, and returned or
+   * thrown as is. Throws cockatiel's BrokenCircuitError when the circuit does not admit it.
+   *
+   * With the circuit closed (nearly every call) the call runs as it is and only its
+   * outcome goes to the breaker: a success is counted on it directly, which is all
+   * cockatiel's execute does for one in that state, without its two async layers and
+   * result objects per call. A failure is handed to cockatiel's execute, which counts it
+   * and opens the circuit when it trips. In any other state (the half-open probe, an open
+   * circuit) the whole call goes through cockatiel.
+   */
+  request (pool: Dispatcher, options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+    if (this.#policy.state !== CircuitState.Closed) return this.#policy.execute(async () => await pool.request(options))
+    return pool.request(options).then(this.#answered, this.#failed)
+  }
+
+  // Bound once: the closed path allocates no callback per call.
+  readonly #answered = (res: Dispatcher.ResponseData): Dispatcher.ResponseData | Promise<Dispatcher.ResponseData> => {
+    if (!isGatewayFailureStatus(res.statusCode)) {
+      this.#breaker.success(CircuitState.Closed)
+      return res
+    }
+    return this.#failure(async () => res, res)
+  }
+
+  readonly #failed = async (err: unknown): Promise<Dispatcher.ResponseData> => {
+    // Not the URL's fault (a client abort, a body over the limit): cockatiel leaves these uncounted too.
+    if (!isTransportFailure(err)) throw err
+    return await this.#failure(async () => { throw err }, undefined)
+  }
+
+  /**
+   * A failure of a call admitted while the circuit was closed. Still closed: replayed
+   * through cockatiel (counted; opens the circuit when it trips). Opened meanwhile by
+   * another call: counted only; the circuit already broke and its probe decides what's next.
+   */
+  async #failure (replay: () => Promise<Dispatcher.ResponseData>, res: Dispatcher.ResponseData | undefined): Promise<Dispatcher.ResponseData> {
+    if (this.#policy.state === CircuitState.Closed) return await this.#policy.execute(replay)
+    this.#breaker.failure(CircuitState.Closed)
+    if (res !== undefined) return res
+    return await replay()
   }
 }
 

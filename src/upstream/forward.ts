@@ -9,6 +9,7 @@ import { pipeline, type Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { errors, JunctionError } from '../errors.js'
 import { BodyLimit } from './body-limit.js'
+import type { CallSignal } from './client-gone.js'
 import { upstreamError } from './error-map.js'
 import { clientResponseHeaders } from './headers.js'
 import type { ServicePool } from './service-pool.js'
@@ -26,7 +27,7 @@ export interface ForwardRequest {
   /** The method may be retried on this route (ProxyRouteConfig.retryMethods). */
   readonly retryable: boolean
   /** Aborts the upstream call (the client went away). */
-  readonly signal?: AbortSignal
+  readonly signal?: CallSignal
 }
 
 export interface ForwardResponse {

@@ -50,10 +50,15 @@ export function isHopByHopHeader (name: string): boolean {
   return HOP_BY_HOP.has(name)
 }
 
+const NONE: readonly string[] = []
+
 /** Names listed in `Connection: a, b` are hop-by-hop too. */
-function connectionListed (headers: IncomingHttpHeaders): string[] {
+function connectionListed (headers: IncomingHttpHeaders): readonly string[] {
   const value = headers.connection
-  if (value === undefined) return []
+  if (value === undefined) return NONE
+  // Nearly every message says `keep-alive` or `close`: names already hop-by-hop, nothing to split.
+  const common = value.toLowerCase()
+  if (common === 'keep-alive' || common === 'close') return NONE
   return value.split(',').map(v => v.trim().toLowerCase()).filter(v => v.length > 0)
 }
 

@@ -21,11 +21,11 @@
  * budget count; nothing else is allocated unless a try fails.
  */
 import type { Readable } from 'node:stream'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { BrokenCircuitError, ExponentialBackoff, fullJitterGenerator, type IBackoff } from 'cockatiel'
 import type { Dispatcher } from 'undici'
 import { errors } from '../errors.js'
 import { isGatewayFailureStatus } from './circuit-breaker.js'
+import { sleepUnlessAborted, type CallSignal } from './client-gone.js'
 import { isTransportFailure } from './error-map.js'
 import type { ServicePool, Upstream } from './service-pool.js'
 import { TryBody } from './try-body.js'
@@ -44,7 +44,7 @@ export interface UpstreamCall {
   /** Between body chunks. Default: the service timeout. */
   readonly bodyTimeoutMs?: number
   /** Aborts the call, retries included (the client went away, or the caller's deadline passed). */
-  readonly signal?: AbortSignal
+  readonly signal?: CallSignal | undefined
 }
 
 export interface UpstreamAnswer {
@@ -80,7 +80,7 @@ export async function callUpstream (service: ServicePool, call: UpstreamCall): P
   return await retryAfter(service, call, start, { outcome, upstream, body: tryBody })
 }
 
-/** undici's own option objects are built per try; the breaker sees the try's promise as is. */
+/** undici's own option objects are built per try; the breaker sees the try's outcome as is. */
 function tryOnce (upstream: Upstream, call: UpstreamCall, body: Readable | null, headersTimeout: number | undefined): Promise<Dispatcher.ResponseData> {
   const options: Dispatcher.RequestOptions = {
     method: call.method,
@@ -93,7 +93,7 @@ function tryOnce (upstream: Upstream, call: UpstreamCall, body: Readable | null,
   }
   const breaker = upstream.breaker
   if (breaker === undefined) return upstream.pool.request(options)
-  return breaker.execute(() => upstream.pool.request(options))
+  return breaker.request(upstream.pool, options)
 }
 
 /** The call's own timeout: the service's unless the caller (a compose part) gave one. */
@@ -132,7 +132,7 @@ async function retryAfter (service: ServicePool, call: UpstreamCall, start: numb
       service.budget.tryRetry()
     if (!retry) return settle(last)
     if ('res' in last.outcome) await last.outcome.res.body.dump().catch(() => {})
-    if (delay > 0) await sleep(delay, undefined, call.signal === undefined ? undefined : { signal: call.signal })
+    if (delay > 0) await sleepUnlessAborted(delay, call.signal)
 
     const upstream = service.choose(tried)
     // Out of rotation since the last try (its failure may have opened the circuit): that failure is the answer.
