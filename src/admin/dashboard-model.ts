@@ -96,12 +96,15 @@ function serviceView (pool: ServicePool): ServiceView {
   }
 }
 
+/** A proxy route without `methods` accepts all seven (src/config: GET … OPTIONS). */
+const EVERY_METHOD = 7
+
 function routeView (route: RouteConfig, ratios: ReadonlyMap<string, RouteCacheRatio>): RouteView {
   switch (route.kind) {
     case 'proxy':
       return {
         kind: 'proxy',
-        match: `${route.methods.length === 0 ? '*' : route.methods.join(', ')} ${route.prefix === '/' ? '/*' : `${route.prefix}/*`}`,
+        match: `${route.methods.length >= EVERY_METHOD ? 'ANY' : route.methods.join(', ')} ${route.prefix === '/' ? '/*' : `${route.prefix}/*`}`,
         services: [route.service],
         cache: ratios.get(route.prefix)
       }
