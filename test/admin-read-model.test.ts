@@ -147,3 +147,49 @@ routes:
   })
   t.match(upstream, { health: 'failing', inRotation: false, breaker: 'closed' }, 'out of rotation by the check alone')
 })
+
+t.test('login over plain HTTP: a posted form, a 303 and the cookie; Secure behind a trusted TLS proxy', async t => {
+  const origin = await startOrigin(t, (_req, res) => { res.end('{}') })
+  const gw = await startGateway(t, `
+server: { trustProxy: ["127.0.0.1"] }
+services:
+  s: { urls: [${origin.url}] }
+routes:
+  - { proxy: /api, service: s }
+`, { env: { JUNCTION_ADMIN_TOKEN: 'tok' } })
+  const login = async (body: string, headers: Record<string, string> = {}): Promise<{ status: number, cookie: unknown, location: unknown, text: string }> => {
+    const res = await request(`${gw.url}/admin/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body })
+    return { status: res.statusCode, cookie: res.headers['set-cookie'], location: res.headers.location, text: await res.body.text() }
+  }
+  const ok = await login('token=tok')
+  t.equal(ok.status, 303)
+  t.equal(ok.location, '/admin')
+  t.match(ok.cookie, /^junction_admin=\d+\.[\w-]+\.[\w-]+; Path=\/admin; Max-Age=28800; HttpOnly; SameSite=Strict$/)
+  const tls = await login('token=tok', { 'x-forwarded-proto': 'https' })
+  t.match(tls.cookie, /; HttpOnly; SameSite=Strict; Secure$/, 'Secure when the trusted proxy says the client used TLS')
+
+  for (const body of ['token=nope', 'token=', 'other=tok', '']) {
+    const refused = await login(body)
+    t.equal(refused.status, 401, `refused: ${JSON.stringify(body)}`)
+    t.equal(refused.cookie, undefined)
+    t.match(refused.text, /That is not the admin token\./)
+  }
+  const tooLong = await login(`token=${'x'.repeat(5000)}`)
+  t.equal(tooLong.status, 413, 'a form body is at most 4 KB')
+
+  // The cookie from the login opens the page; its CSRF token is in it.
+  const cookie = String(ok.cookie).split(';')[0] as string
+  const page = await request(`${gw.url}/admin`, { headers: { cookie } })
+  const html = await page.body.text()
+  t.equal(page.statusCode, 200)
+  t.match(page.headers['content-security-policy'], /default-src 'none'; script-src 'self'/)
+  t.equal(page.headers['cache-control'], 'no-store')
+  t.match(html, /<meta name="csrf-token" content="[\w-]+">/)
+  t.match(html, /<script src="\/admin\/dashboard\.js" defer><\/script>/)
+  t.notMatch(html, /<script>|style=/, 'no inline script or style')
+  for (const asset of ['/admin/dashboard.js', '/admin/dashboard.css']) {
+    const res = await request(`${gw.url}${asset}`)
+    t.equal(res.statusCode, 200, `${asset} is served by the gateway`)
+    await res.body.dump()
+  }
+})
