@@ -1,10 +1,11 @@
 /**
  * The admin dashboard's read model (src/admin/) wired into the gateway, only when an admin
- * token is set: cache outcomes per cached route, counted from each answer's X-Cache (one
- * onResponse hook, added only when some route caches), and the outbox's lag history,
+ * token is set: cache outcomes per cached route, counted from each answer's X-Cache (an
+ * onResponse hook on the cached routes only), and the outbox's lag history,
  * sampled every few seconds from the outbox's stats into a bounded ring. Registered after
  * the outbox plugin, so the sampler stops before the outbox closes.
  */
+import type { onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { CacheOutcomes } from '../src/admin/cache-outcomes.js'
 import { LagHistory } from '../src/admin/lag-history.js'
@@ -32,12 +33,18 @@ export default fp<AdminDashboardOptions>(async function adminDashboard (app, opt
     intervalMs: opts.sampleIntervalMs ?? 5000,
     onError: err => { app.log.warn({ err }, 'admin dashboard: outbox sample failed') }
   })
-  if (cache.any) {
-    app.addHook('onResponse', (request, reply, done) => {
-      cache.record(request.routeOptions.url, reply.getHeader('x-cache'))
+  // The counting hook goes on the cached routes alone (their Fastify urls), so every other
+  // route, the streaming proxy path in particular, costs nothing more with the dashboard on.
+  app.addHook('onRoute', routeOptions => {
+    if (!cache.covers(routeOptions.url)) return
+    const url = routeOptions.url
+    const count: onResponseHookHandler = (_request, reply, done) => {
+      cache.record(url, reply.getHeader('x-cache'))
       done()
-    })
-  }
+    }
+    const given = routeOptions.onResponse
+    routeOptions.onResponse = given === undefined ? [count] : Array.isArray(given) ? [...given, count] : [given, count]
+  })
   app.decorate('adminDashboard', { routes: opts.routes, cache, history })
   app.addHook('onReady', async () => { history.start() })
   app.addHook('onClose', async () => { await history.stop() })

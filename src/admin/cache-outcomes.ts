@@ -42,9 +42,9 @@ export class CacheOutcomes {
     }
   }
 
-  /** Whether any route caches (no counting hook is needed otherwise). */
-  get any (): boolean {
-    return this.#counts.size > 0
+  /** Whether answers of this Fastify route url are counted (those of a cached route). */
+  covers (routeUrl: string | undefined): boolean {
+    return routeUrl !== undefined && this.#byUrl.has(routeUrl)
   }
 
   /** `routeUrl`: the matched Fastify route's url; `status`: the answer's X-Cache value. */
