@@ -94,6 +94,7 @@ t.test('the snapshot: cache hit ratio per cached route, upstream rotation and br
   })
   const closed = `http://127.0.0.1:${await freePort()}`
   const gw = await startGateway(t, `
+server: { overload: { enabled: false } }
 services:
   catalog: { urls: [${origin.url}, ${closed}], circuitBreaker: { consecutiveFailures: 1, coolDown: 60s }, retry: { attempts: 2 } }
   users: { urls: [${origin.url}] }
@@ -138,6 +139,7 @@ t.test('the snapshot shows a URL failing its health checks as out of rotation', 
     res.writeHead(req.url === '/health' ? 503 : 200).end('{}')
   })
   const gw = await startGateway(t, `
+server: { overload: { enabled: false } }
 services:
   catalog: { urls: [${origin.url}], health: { path: /health, interval: 100ms, timeout: 100ms, unhealthyThreshold: 1 } }
 routes:
@@ -160,7 +162,7 @@ routes:
 t.test('login over plain HTTP: a posted form, a 303 and the cookie; Secure behind a trusted TLS proxy', async t => {
   const origin = await startOrigin(t, (_req, res) => { res.end('{}') })
   const gw = await startGateway(t, `
-server: { trustProxy: ["127.0.0.1"] }
+server: { trustProxy: ["127.0.0.1"], overload: { enabled: false } }
 services:
   s: { urls: [${origin.url}] }
 routes:
