@@ -114,7 +114,9 @@ export const errors = {
     (part: string, why: string) => ({ detail: `Part "${part}" cannot be called: ${why}.`, extensions: { part } })),
   // Outbox admin API (docs/outbox.md).
   unauthorized: define('JUNCTION_UNAUTHORIZED', 401, 'Unauthorized',
-    () => ({ detail: 'The admin API needs "Authorization: Bearer <admin token>".' })),
+    () => ({ detail: 'The admin API needs "Authorization: Bearer <admin token>" (or, in a browser, the session of a login at /admin).' })),
+  adminCsrf: define('JUNCTION_ADMIN_CSRF', 403, 'Forbidden',
+    () => ({ detail: 'A change made with the admin session cookie needs the dashboard page\'s X-CSRF-Token header (or use "Authorization: Bearer <admin token>").' })),
   unknownDependent: define('JUNCTION_UNKNOWN_DEPENDENT', 404, 'Not Found',
     (dependent: string) => ({ detail: `"${dependent}" is not a dependent service of the outbox.`, extensions: { dependent } })),
   deadLetterNotFound: define('JUNCTION_DEAD_LETTER_NOT_FOUND', 404, 'Not Found',

@@ -30,6 +30,7 @@ import healthRoutes from '../routes/health.js'
 import outboxPlugin from '../plugins/outbox.js'
 import adminRoutes, { adminDisabled } from '../routes/admin/index.js'
 import protectionPlugin from '../plugins/protection.js'
+import adminDashboardPlugin from '../plugins/admin-dashboard.js'
 
 export interface GatewayOptions {
   /** A pino logger to use; by default one at the config's level writing to stdout. */
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   serverFactory?: FastifyServerFactory
   /** Re-reads the config file and switches to it: POST /admin/reload (src/gateway-host.ts). */
   reload?: () => Promise<ReloadOutcome>
+  /** Admin dashboard knobs (tests sample and refresh faster); defaults in the plugin and routes. */
+  adminDashboard?: { sampleIntervalMs?: number, historySize?: number, refreshMs?: number }
 }
 
 /** A client's request id is kept when it is short and printable, so it cannot forge log lines. */
@@ -118,8 +121,13 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     // After store and upstreams: closes before them (Fastify closes in reverse order).
     await app.register(outboxPlugin, { options: config.outbox })
     const cachedRoutes = config.routes.flatMap(route => route.kind === 'proxy' && route.cache !== undefined ? [route.prefix] : route.kind === 'compose' && route.cache !== undefined ? [route.path] : [])
-    if (config.admin.token !== undefined) await app.register(adminRoutes, { token: config.admin.token, cachedRoutes, reload: opts.reload })
-    else await app.register(adminDisabled)
+    if (config.admin.token !== undefined) {
+      // Before the configured routes: its cache-outcome hook must apply to them.
+      await app.register(adminDashboardPlugin, { routes: config.routes, sampleIntervalMs: opts.adminDashboard?.sampleIntervalMs, historySize: opts.adminDashboard?.historySize })
+      await app.register(adminRoutes, { token: config.admin.token, cachedRoutes, reload: opts.reload, ...(opts.adminDashboard?.refreshMs === undefined ? {} : { refreshMs: opts.adminDashboard.refreshMs }) })
+    } else {
+      await app.register(adminDisabled)
+    }
     await app.register(healthRoutes)
     // Before the configured routes: they take their auth and rate-limit hooks from it.
     await app.register(protectionPlugin, { protection: config.protection, routes: config.routes, store: config.store })

@@ -56,7 +56,10 @@ t.test('with a token: admin answers, unknown admin paths are 404, nothing is pro
   const unknown = await get(`${url}/admin/unknown`, { authorization: `Bearer ${TOKEN}` })
   t.equal(unknown.status, 404)
   t.match(unknown.body, { code: 'JUNCTION_NOT_FOUND' })
-  t.equal((await get(`${url}/admin`, { authorization: `Bearer ${TOKEN}` })).status, 404)
+  const page = await get(`${url}/admin`)
+  t.equal(page.status, 200, 'GET /admin is the dashboard\'s login page')
+  t.match(page.body, /<form method="post" action="\/admin\/login">/)
+  t.equal((await get(`${url}/admin`, { authorization: `Bearer ${TOKEN}` }, 'POST')).status, 404, 'other methods on /admin are 404')
   t.same(served, [])
 })
 

@@ -1,23 +1,42 @@
 /**
- * Bearer-token check for the admin API. Both sides are hashed to SHA-256 first so that
- * timingSafeEqual compares equal-length buffers: neither the token's content nor its
- * length leaks through response timing.
+ * Authentication of the admin API and dashboard. Two ways in:
+ *   - `Authorization: Bearer <admin token>` (scripts, curl): a request with an
+ *     Authorization header is judged by it alone;
+ *   - the dashboard's session cookie (src/admin/admin-session.ts), for browsers; a change
+ *     (any method but GET/HEAD) made with it must also carry the page's CSRF token in
+ *     X-CSRF-Token, or it is refused with 403.
+ * Tokens are compared in constant time over SHA-256 digests, so neither the token's content
+ * nor its length leaks through response timing.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../../src/errors.js'
+import { type AdminSession, type AdminSessions, readCookie, sameSecret, SESSION_COOKIE } from '../../src/admin/admin-session.js'
 
-const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest()
+const SAFE = new Set(['GET', 'HEAD'])
 
-export function bearerAuth (token: string): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const expected = digest(token)
-  return async function checkBearer (request, reply) {
+/** The request's valid session, if its cookie holds one. */
+export function sessionOf (sessions: AdminSessions, request: FastifyRequest): AdminSession | undefined {
+  return sessions.verify(readCookie(request.headers.cookie, SESSION_COOKIE))
+}
+
+export function adminAuth (sessions: AdminSessions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async function checkAdmin (request, reply) {
     const header = request.headers.authorization
-    const match = typeof header === 'string' ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header) : null
-    const given = match?.[1]
-    if (given === undefined || !timingSafeEqual(digest(given), expected)) {
-      reply.header('www-authenticate', 'Bearer realm="junction-admin"')
-      throw errors.unauthorized()
+    if (header !== undefined) {
+      const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
+      const given = match?.[1]
+      if (given !== undefined && sessions.checkToken(given)) return
+      throw refused(reply)
     }
+    const session = sessionOf(sessions, request)
+    if (session === undefined) throw refused(reply)
+    if (SAFE.has(request.method)) return
+    const csrf = request.headers['x-csrf-token']
+    if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrfToken)) throw errors.adminCsrf()
   }
+}
+
+function refused (reply: FastifyReply): Error {
+  reply.header('www-authenticate', 'Bearer realm="junction-admin"')
+  return errors.unauthorized()
 }

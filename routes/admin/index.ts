@@ -1,15 +1,22 @@
 /**
- * The admin API under /admin, in its own encapsulated context so its bearer-token hook
- * guards every admin route and nothing else. Registered only when an admin token is
- * configured: without one, /admin does not exist (404), rather than existing unguarded.
+ * The admin API and dashboard under /admin, in their own encapsulated context so the
+ * admin auth hook guards the admin routes and nothing else. Registered only when an admin
+ * token is configured: without one, /admin does not exist (404), rather than existing
+ * unguarded.
+ *
+ * Public: the dashboard page (a login form until logged in), login/logout and the page's
+ * script and stylesheet; they show no data. Everything else is guarded (bearer token or
+ * session cookie, routes/admin/auth.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { AdminSessions } from '../../src/admin/admin-session.js'
 import { errors } from '../../src/errors.js'
-import { bearerAuth } from './auth.js'
+import { adminAuth } from './auth.js'
 import outboxAdminRoutes from './outbox.js'
 import cacheAdminRoutes from './cache.js'
 import reloadAdminRoutes from './reload.js'
 import type { ReloadOutcome } from '../../src/reload-outcome.js'
+import { dashboardDataRoutes, dashboardPublicRoutes } from './dashboard.js'
 
 export interface AdminRoutesOptions {
   token: string
@@ -17,18 +24,29 @@ export interface AdminRoutesOptions {
   cachedRoutes?: readonly string[]
   /** POST /admin/reload exists only when the gateway runs under a host that can reload it. */
   reload?: (() => Promise<ReloadOutcome>) | undefined
+  /** Dashboard session lifetime; default 8 hours. */
+  sessionTtlMs?: number
+  /** How often the dashboard page refreshes; default 2 s. */
+  refreshMs?: number
 }
+
+const NOT_GET = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
 export default async function adminRoutes (app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
   if (opts.token === '') throw new Error('the admin API needs a non-empty token')
+  const sessions = new AdminSessions(opts.token, opts.sessionTtlMs ?? 8 * 3600_000)
   await app.register(async function admin (scope) {
-    scope.addHook('onRequest', bearerAuth(opts.token))
-    await scope.register(outboxAdminRoutes)
-    await scope.register(cacheAdminRoutes, { cachedRoutes: opts.cachedRoutes ?? [] })
-    if (opts.reload !== undefined) await scope.register(reloadAdminRoutes, { reload: opts.reload })
-    // Any other /admin path is still the gateway's: 404, never a catch-all proxy route's.
-    scope.all('/', notFound)
-    scope.all('/*', notFound)
+    await scope.register(dashboardPublicRoutes, { sessions, refreshMs: opts.refreshMs ?? 2000 })
+    scope.route({ method: [...NOT_GET], url: '/', handler: notFound })
+    await scope.register(async function guarded (api) {
+      api.addHook('onRequest', adminAuth(sessions))
+      await api.register(outboxAdminRoutes)
+      await api.register(cacheAdminRoutes, { cachedRoutes: opts.cachedRoutes ?? [] })
+      await api.register(dashboardDataRoutes)
+      if (opts.reload !== undefined) await api.register(reloadAdminRoutes, { reload: opts.reload })
+      // Any other /admin path is still the gateway's: 404, never a catch-all proxy route's.
+      api.all('/*', notFound)
+    })
   }, { prefix: '/admin' })
 }
 

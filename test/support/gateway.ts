@@ -10,7 +10,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { parseConfig } from '../../src/config/load.js'
 import type { GatewayConfig } from '../../src/config/types.js'
-import { buildGateway } from '../../src/gateway.js'
+import { buildGateway, type GatewayOptions } from '../../src/gateway.js'
 import type { Store } from '../../src/store/store.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -32,7 +32,7 @@ export async function tempDir (t: Teardown, prefix = 'junction-test-'): Promise<
  * `yaml` is a complete config without `store` (an embedded store in a temp dir is added
  * unless `opts.store` is given) and without `server.port` (0 is used).
  */
-export async function startGateway (t: Teardown, yaml: string, opts: { env?: NodeJS.ProcessEnv, store?: Store, logger?: FastifyBaseLogger } = {}): Promise<TestGateway> {
+export async function startGateway (t: Teardown, yaml: string, opts: { env?: NodeJS.ProcessEnv, store?: Store, logger?: FastifyBaseLogger, adminDashboard?: GatewayOptions['adminDashboard'] } = {}): Promise<TestGateway> {
   const dir = await tempDir(t)
   const storeBlock = `store: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }\n`
   const config = parseConfig(storeBlock + yaml, {
@@ -42,7 +42,8 @@ export async function startGateway (t: Teardown, yaml: string, opts: { env?: Nod
   })
   const app = await buildGateway(config, {
     logger: opts.logger ?? pino({ level: process.env.JUNCTION_TEST_LOG ?? 'silent' }),
-    ...(opts.store === undefined ? {} : { store: opts.store })
+    ...(opts.store === undefined ? {} : { store: opts.store }),
+    ...(opts.adminDashboard === undefined ? {} : { adminDashboard: opts.adminDashboard })
   })
   t.teardown(() => app.close())
   await app.listen({ port: 0, host: '127.0.0.1' })
