@@ -27,6 +27,12 @@ import healthRoutes from '../routes/health.js'
 import outboxPlugin from '../plugins/outbox.js'
 import adminRoutes, { adminDisabled } from '../routes/admin/index.js'
 import protectionPlugin from '../plugins/protection.js'
+import tracingPlugin from '../plugins/tracing.js'
+import metricsPlugin from '../plugins/metrics.js'
+import metricsRoutes from '../routes/metrics.js'
+import { normaliseObservability } from './config/observability-block.js'
+import { GatewayMetrics } from './observability/metrics.js'
+import { openTracer } from './observability/tracing.js'
 
 export interface GatewayOptions {
   /** A pino logger to use; by default one at the config's level writing to stdout. */
@@ -88,9 +94,15 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     forceCloseConnections: 'idle'
   }) as unknown as FastifyInstance
 
+  const observability = config.observability ?? normaliseObservability(undefined)
+  const cachedRoutes = config.routes.flatMap(route => route.kind === 'proxy' && route.cache !== undefined ? [route.prefix] : route.kind === 'compose' && route.cache !== undefined ? [route.path] : [])
   try {
     await app.register(problemDetails)
+    // First onRequest hook: every later hook, log line and upstream call has the request's span.
+    await app.register(tracingPlugin, { tracer: await openTracer(observability.tracing.otlp) })
     await app.register(requestLog)
+    // Before every route: each route gets its metrics hook as it is registered.
+    if (observability.metrics !== undefined) await app.register(metricsPlugin, { metrics: new GatewayMetrics({ cachedRoutes }) })
     // After request-log (every answer carries the request id), before every route.
     await app.register(requestHygiene, { maxHeaders: server.maxHeaders })
     await app.register(gracefulClose)
@@ -102,10 +114,10 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(responseCachePlugin, { settings: config.cache })
     // After store and upstreams: closes before them (Fastify closes in reverse order).
     await app.register(outboxPlugin, { options: config.outbox })
-    const cachedRoutes = config.routes.flatMap(route => route.kind === 'proxy' && route.cache !== undefined ? [route.prefix] : route.kind === 'compose' && route.cache !== undefined ? [route.path] : [])
     if (config.admin.token !== undefined) await app.register(adminRoutes, { token: config.admin.token, cachedRoutes })
     else await app.register(adminDisabled)
     await app.register(healthRoutes)
+    if (observability.metrics !== undefined) await app.register(metricsRoutes, { config: observability.metrics })
     // Before the configured routes: they take their auth and rate-limit hooks from it.
     await app.register(protectionPlugin, { protection: config.protection, routes: config.routes, store: config.store })
     await app.register(proxyRoutes, { routes: config.routes, trustProxy: trust })

@@ -57,6 +57,7 @@ export async function callPart (service: ServicePool, opts: CallOptions): Promis
     const upstream = service.choose()
     if (upstream === undefined) {
       const error = service.outOfRotation()
+      service.signals.failed(error.code)
       const reason = error.code === errors.upstreamUnhealthy.code
         ? 'every instance of the service fails its health check'
         : 'the service is failing and out of rotation (circuit open)'
@@ -98,6 +99,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   #collecting = false
   #chunks: Buffer[] = []
   #size = 0
+  readonly #started = performance.now()
 
   constructor (service: ServicePool, opts: CallOptions, resolve: (result: CallResult) => void) {
     this.#service = service
@@ -119,6 +121,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 
   // After settling early (an error status being drained) the deadline still bounds the drain.
   readonly #onDeadline = (): void => {
+    if (!this.#settled) this.#service.signals.failed(errors.upstreamTimeout.code)
     this.#settle({ ok: false, failure: { kind: 'timeout', timeoutMs: this.#opts.timeoutMs } })
     this.#abort()
   }
@@ -130,6 +133,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 
   onResponseStart (_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return
+    if (!this.#settled) this.#service.signals.answered((performance.now() - this.#started) / 1000)
     this.#chunks = []
     this.#size = 0
     this.#collecting = false
@@ -192,7 +196,8 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   onResponseError (_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.#finish()
     this.#chunks = []
-    this.#settle({ ok: false, failure: describe(this.#service, this.#opts.timeoutMs, err) })
+    // After settling (cancelled, deadline, drained error status) the error is ours, not the service's.
+    if (!this.#settled) this.#settle({ ok: false, failure: describe(this.#service, this.#opts.timeoutMs, err) })
   }
 
   #tooLarge (): void {
@@ -225,6 +230,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 /** The proxy's error map decides what happened; the compose error says it about the part. */
 function describe (service: ServicePool, timeoutMs: number, err: unknown): CallFailure {
   const mapped = upstreamError(service.config, err)
+  service.signals.failed(mapped.code)
   switch (mapped.code) {
     case errors.upstreamTimeout.code:
       return { kind: 'timeout', timeoutMs, cause: err }

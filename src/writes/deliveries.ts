@@ -20,14 +20,30 @@ export interface Committed {
   readonly writeId: string
 }
 
-export function deliveriesFor (route: CompiledWriteRoute, committed: Committed, only?: (dependent: string) => boolean): DeliveryRequest[] {
+/** Where a write came from: its request id and trace context travel with every delivery. */
+export interface WriteOrigin {
+  readonly requestId?: string | undefined
+  readonly trace?: { readonly traceparent: string, readonly tracestate: string | undefined } | undefined
+}
+
+export function deliveriesFor (route: CompiledWriteRoute, committed: Committed, only?: (dependent: string) => boolean, origin: WriteOrigin = {}): DeliveryRequest[] {
   const entity = entityKey(route.config.owner.service, committed.entityPath)
   const committedAt = Date.now()
   const out: DeliveryRequest[] = []
   for (const target of route.propagate) {
     if (only !== undefined && !only(target.service)) continue
     const path = expandTemplate(target.path, { params: committed.params, id: committed.createdId }, { encode: true })
-    const base = { dependent: target.service, entity, version: committed.version, writeId: committed.writeId, path, committedAt }
+    const base = {
+      dependent: target.service,
+      entity,
+      version: committed.version,
+      writeId: committed.writeId,
+      path,
+      committedAt,
+      ...(origin.requestId === undefined ? {} : { requestId: origin.requestId }),
+      ...(origin.trace === undefined ? {} : { traceparent: origin.trace.traceparent }),
+      ...(origin.trace?.tracestate === undefined ? {} : { tracestate: origin.trace.tracestate })
+    }
     out.push(committed.representation === null
       ? { ...base, method: 'DELETE' }
       : { ...base, method: 'PUT', body: JSON.stringify(project(committed.representation, target.pick)) })

@@ -40,6 +40,10 @@ export interface WriteRequest {
   readonly body: Buffer | undefined
   /** The same body parsed (JSON), when there is one. */
   readonly json: unknown
+  /** The client request's id: stored with each delivery, for its log lines. */
+  readonly requestId?: string
+  /** Junction's span for the request: stored with each delivery, so every attempt joins the trace. */
+  readonly trace?: { readonly traceparent: string, readonly tracestate: string | undefined }
 }
 
 export interface WriteAnswer {
@@ -119,7 +123,7 @@ export class WriteFlow {
       return answer
     }
     try {
-      await this.#deps.outbox.enqueue(deliveriesFor(route, committed))
+      await this.#deps.outbox.enqueue(deliveriesFor(route, committed, undefined, { requestId: req.requestId, trace: req.trace }))
     } catch (err) {
       // The intent stays: recovery propagates the owner's current version.
       throw errors.writeNotRecorded(config.owner.service, err)
