@@ -10,9 +10,10 @@
  * the service's `urls` (the URL itself is not for whoever can read /metrics).
  *
  * Cost on the request path: prom-client's `labels()` builds a key and looks it up on every
- * call, so label children are made once per route (and per method and status, on first
- * use) and kept; a request costs two map lookups, a counter increment and a histogram
- * observation.
+ * call, and even a kept child hashes its labels on every inc(). So each route's children
+ * are made once (per method and status on first use) and kept, and requests are counted in
+ * plain numbers that prom-client gets when scraped (collect()); a request costs two small
+ * lookups, an increment and one histogram observation.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Counter as CounterType } from 'prom-client'
 import type { DeliveryEvent, DependentStats, Outbox } from '../outbox/types.js'
@@ -25,7 +26,18 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600]
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 export const UNMATCHED_ROUTE = 'unmatched'
+const CACHE_RESULTS = new Set(['hit', 'miss', 'stale', 'revalidated', 'bypass'])
 const CIRCUIT_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
+
+/**
+ * One (route, method, status) count. Counted here as a plain number on the request path and
+ * handed to prom-client when scraped: its children hash their labels on every inc().
+ */
+interface StatusCount {
+  readonly child: ReturnType<CounterType<'route' | 'method' | 'status'>['labels']>
+  count: number
+  flushed: number
+}
 
 /** What a route reports per request. */
 export class RouteSignals {
@@ -33,8 +45,8 @@ export class RouteSignals {
   readonly #requests: CounterType<'route' | 'method' | 'status'>
   readonly #duration: ReturnType<Histogram<'route'>['labels']>
   readonly #cache: Counter<'route' | 'result'> | undefined
-  /** method → status → counter child, made on first use. */
-  readonly #byMethod = new Map<string, Array<ReturnType<CounterType<'route' | 'method' | 'status'>['labels']> | undefined>>()
+  /** method → status → count, made on first use. */
+  readonly #byMethod = new Map<string, Array<StatusCount | undefined>>()
   readonly #cacheResults = new Map<string, ReturnType<Counter<'route' | 'result'>['labels']>>()
   readonly #coalesced: ReturnType<Counter<'route'>['labels']>
 
@@ -52,20 +64,41 @@ export class RouteSignals {
   }
 
   answered (method: string, status: number, seconds: number): void {
+    let byStatus = this.#byMethod.get(method)
+    if (byStatus === undefined) byStatus = this.#addMethod(method)
+    const code = status >= 100 && status <= 599 ? status : 0
+    let entry = byStatus[code]
+    if (entry === undefined) {
+      entry = { child: this.#requests.labels(this.route, METHODS.has(method) ? method : 'OTHER', String(code)), count: 0, flushed: 0 }
+      byStatus[code] = entry
+    }
+    entry.count++
+    this.#duration.observe(seconds)
+  }
+
+  /** Hands the counts made since the last scrape to prom-client. */
+  flush (): void {
+    for (const byStatus of this.#byMethod.values()) {
+      for (const entry of byStatus) {
+        if (entry === undefined || entry.count === entry.flushed) continue
+        entry.child.inc(entry.count - entry.flushed)
+        entry.flushed = entry.count
+      }
+    }
+  }
+
+  /**
+   * An unknown method (a client's invention) shares the OTHER counts, and is not remembered
+   * under its own name: that map would grow with every invention.
+   */
+  #addMethod (method: string): Array<StatusCount | undefined> {
     const key = METHODS.has(method) ? method : 'OTHER'
     let byStatus = this.#byMethod.get(key)
     if (byStatus === undefined) {
       byStatus = []
       this.#byMethod.set(key, byStatus)
     }
-    const code = status >= 100 && status <= 599 ? status : 0
-    let child = byStatus[code]
-    if (child === undefined) {
-      child = this.#requests.labels(this.route, key, String(code))
-      byStatus[code] = child
-    }
-    child.inc()
-    this.#duration.observe(seconds)
+    return byStatus
   }
 
   /** The X-Cache result of an answer: HIT, MISS, STALE, REVALIDATED or BYPASS. */
@@ -74,7 +107,7 @@ export class RouteSignals {
     let child = this.#cacheResults.get(xCache)
     if (child === undefined) {
       const result = xCache.toLowerCase()
-      if (!['hit', 'miss', 'stale', 'revalidated', 'bypass'].includes(result)) return
+      if (!CACHE_RESULTS.has(result)) return
       child = this.#cache.labels(this.route, result)
       this.#cacheResults.set(xCache, child)
     }
@@ -149,7 +182,16 @@ export class GatewayMetrics {
   constructor (opts: { cachedRoutes?: Iterable<string> } = {}) {
     this.#cachedRoutes = new Set(opts.cachedRoutes ?? [])
     const registers = [this.registry]
-    this.requests = new Counter({ name: 'junction_http_requests_total', help: 'Requests answered, by route template, method and status.', labelNames: ['route', 'method', 'status'], registers })
+    const routes = this.#routes
+    this.requests = new Counter({
+      name: 'junction_http_requests_total',
+      help: 'Requests answered, by route template, method and status.',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+      collect () {
+        for (const signals of routes.values()) signals.flush()
+      }
+    })
     this.requestDuration = new Histogram({ name: 'junction_http_request_duration_seconds', help: 'Time from request to answer, by route template.', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers })
     this.upstreamDuration = new Histogram({ name: 'junction_upstream_request_duration_seconds', help: 'Time from sending a call to a service to its response headers (proxy, compose parts, owner calls, deliveries), by service.', labelNames: ['service'], buckets: LATENCY_BUCKETS, registers })
     this.upstreamErrors = new Counter({ name: 'junction_upstream_errors_total', help: 'Calls to a service that got no usable answer, by service and kind (timeout, connect_timeout, refused, reset, circuit_open, unhealthy, failed).', labelNames: ['service', 'kind'], registers })

@@ -94,7 +94,10 @@ export class WriteFlow {
         ownerPath,
         entityPath: config.method !== 'POST' ? ownerPath : hintedId === undefined ? undefined : entityPathOf(route, req.params, hintedId),
         writeId,
-        createdAt: Date.now()
+        createdAt: Date.now(),
+        requestId: req.requestId,
+        traceparent: req.trace?.traceparent,
+        tracestate: req.trace?.tracestate
       }))
     } catch (err) {
       // Nothing was sent to the owner: refusing is safe, and better than a write without its safety net.
