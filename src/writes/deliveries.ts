@@ -40,6 +40,8 @@ export function deliveriesFor (route: CompiledWriteRoute, committed: Committed, 
       writeId: committed.writeId,
       path,
       committedAt,
+      // Only when configured: entries stay as small as before for the default header.
+      ...(target.versionHeader === undefined ? {} : { versionHeader: target.versionHeader }),
       ...(origin.requestId === undefined ? {} : { requestId: origin.requestId }),
       ...(origin.trace === undefined ? {} : { traceparent: origin.trace.traceparent }),
       ...(origin.trace?.tracestate === undefined ? {} : { tracestate: origin.trace.tracestate })
