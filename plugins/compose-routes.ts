@@ -36,6 +36,7 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
         query: request.query as Record<string, string | string[]>,
         headers: request.headers,
         requestId: request.id,
+        trace: request.trace,
         cancellation
       })
       if (res.missing.length > 0) request.log.warn({ route: route.path, missing: res.missing }, 'composed a partial response')
@@ -64,7 +65,7 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
     const cacheRequest = cache.request({ keyMethod: 'GET', method: request.method, path: url.path, query: url.query, headers: request.headers, params })
     const { 'if-none-match': _ignored, ...headers } = request.headers
     const fetch = async (): Promise<UpstreamResponse> => {
-      const res = await composer.compose({ params, query: request.query as Record<string, string | string[]>, headers, requestId: request.id })
+      const res = await composer.compose({ params, query: request.query as Record<string, string | string[]>, headers, requestId: request.id, trace: request.trace })
       if (res.missing.length > 0) request.log.warn({ route: route.path, missing: res.missing }, 'composed a partial response')
       const tags = cache.tags.responseTags(params, res.parts)
       // Composer marks partial answers no-store for downstream caches; ours decides by `incompleteTtl`.

@@ -12,6 +12,11 @@ import type { Outbox } from '../src/outbox/types.js'
 
 const INFO_OR_BELOW = new Set(['info', 'debug', 'trace'])
 
+/** The trace id in a stored traceparent (`00-<trace id>-<span id>-<flags>`), for log lines. */
+function traceIdOf (traceparent: string | undefined): string | undefined {
+  return traceparent?.split('-')[1]
+}
+
 export interface OutboxPluginOptions {
   /** Normalised knobs (config `outbox:`); defaults for what is absent. */
   options?: Partial<OutboxOptions> | undefined
@@ -25,24 +30,48 @@ export default fp<OutboxPluginOptions>(async function outboxPlugin (app, opts) {
     store: app.store,
     services: app.upstreams,
     dependents: opts.dependents ?? [...app.upstreams].map(service => service.name),
-    onError: (err, context) => { app.log.warn({ err }, `outbox: ${context}`) }
+    onError: (err, context) => { app.log.warn({ err }, `outbox: ${context}`) },
+    // The tracing plugin's, when registered: deliveries' spans are exported with the requests'.
+    ...(app.hasDecorator('tracer') ? { tracer: app.tracer } : {})
   })
-  // One log line per delivery outcome, with the write id that ties it to the client's request.
-  // Delivered and superseded ones are info: below that (logLevel warn), not even built.
+  // One log line per delivery outcome (delivered, superseded, retry scheduled, dead), with the
+  // request id and write id that tie it to the client's request and its trace. Delivered,
+  // superseded and retry lines are info: below that (logLevel warn), not even built.
   outbox.onOutcome(event => {
     if (event.outcome !== 'dead' && !INFO_OR_BELOW.has(app.log.level)) return
+    const r = event.request
     const line = {
-      writeId: event.request.writeId,
-      dependent: event.request.dependent,
-      entity: event.request.entity,
-      version: event.request.version,
+      reqId: r.requestId,
+      writeId: r.writeId,
+      traceId: traceIdOf(r.traceparent),
+      dependent: r.dependent,
+      entity: r.entity,
+      version: r.version,
       outcome: event.outcome,
       attempts: event.attempts,
       status: event.status,
+      reason: event.reason,
       lagMs: event.lagMs
     }
     if (event.outcome === 'dead') app.log.warn(line, 'delivery')
     else app.log.info(line, 'delivery')
+  })
+  outbox.onAttempt(event => {
+    if (event.result !== 'retry' || !INFO_OR_BELOW.has(app.log.level)) return
+    const r = event.request
+    app.log.info({
+      reqId: r.requestId,
+      writeId: r.writeId,
+      traceId: traceIdOf(r.traceparent),
+      dependent: r.dependent,
+      entity: r.entity,
+      version: r.version,
+      outcome: 'retry',
+      attempts: event.attempts,
+      status: event.status,
+      error: event.error,
+      retryInMs: event.retryInMs
+    }, 'delivery')
   })
   app.decorate('outbox', outbox)
   app.addHook('onReady', async () => { outbox.start() })

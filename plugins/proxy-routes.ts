@@ -84,7 +84,8 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
         remoteAddress: remoteAddress ?? '',
         protocol: request.protocol,
         requestId: request.id,
-        trustProxy: trustProxy(remoteAddress)
+        trustProxy: trustProxy(remoteAddress),
+        trace: request.trace
       }),
       body: request.body as Readable | undefined,
       bodyLimit: route.bodyLimit,
@@ -159,7 +160,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     // shared by every request waiting on this key: it is not tied to this client (its
     // service timeout bounds it), and carries no conditional of this client's.
     const fetch = async (validators?: Validators): Promise<UpstreamResponse> => {
-      const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy: trustProxy(raw.socket.remoteAddress) })
+      const headers = upstreamRequestHeaders(raw.headers, { remoteAddress: raw.socket.remoteAddress ?? '', protocol: request.protocol, requestId: request.id, trustProxy: trustProxy(raw.socket.remoteAddress), trace: request.trace })
       for (const name of CONDITIONALS) Reflect.deleteProperty(headers, name)
       const res = await forward(service, {
         method: 'GET',

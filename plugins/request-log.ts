@@ -33,6 +33,7 @@ export default fp(async function requestLog (app) {
         service: request.upstream?.service,
         upstream: request.upstream?.origin,
         status: reply.statusCode,
+        traceId: request.trace?.traceId,
         ms: Math.round(reply.elapsedTime * 100) / 100
       }, 'request')
     }

@@ -82,10 +82,13 @@ function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, fl
         remoteAddress: raw.socket.remoteAddress ?? '',
         protocol: request.protocol,
         requestId: request.id,
-        trustProxy: trustProxy(raw.socket.remoteAddress)
+        trustProxy: trustProxy(raw.socket.remoteAddress),
+        trace: request.trace
       }),
       body: body !== undefined && body.length > 0 ? body : undefined,
-      json
+      json,
+      requestId: request.id,
+      trace: request.trace
     })
     request.upstream = { service: config.owner.service, origin: answer.origin }
     if (answer.status >= 200 && answer.status < 300) await invalidate(route, request, answer)

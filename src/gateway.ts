@@ -31,6 +31,12 @@ import outboxPlugin from '../plugins/outbox.js'
 import adminRoutes, { adminDisabled } from '../routes/admin/index.js'
 import protectionPlugin from '../plugins/protection.js'
 import adminDashboardPlugin from '../plugins/admin-dashboard.js'
+import tracingPlugin from '../plugins/tracing.js'
+import metricsPlugin from '../plugins/metrics.js'
+import metricsRoutes from '../routes/metrics.js'
+import { normaliseObservability } from './config/observability-block.js'
+import { GatewayMetrics } from './observability/metrics.js'
+import { openTracer } from './observability/tracing.js'
 
 export interface GatewayOptions {
   /** A pino logger to use; by default one at the config's level writing to stdout. */
@@ -106,9 +112,15 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     forceCloseConnections: 'idle'
   }) as unknown as FastifyInstance
 
+  const observability = config.observability ?? normaliseObservability(undefined)
+  const cachedRoutes = config.routes.flatMap(route => route.kind === 'proxy' && route.cache !== undefined ? [route.prefix] : route.kind === 'compose' && route.cache !== undefined ? [route.path] : [])
   try {
     await app.register(problemDetails)
+    // First onRequest hook: every later hook, log line and upstream call has the request's span.
+    await app.register(tracingPlugin, { tracer: await openTracer(observability.tracing.otlp) })
     await app.register(requestLog)
+    // Before every route: each route gets its metrics hook as it is registered.
+    if (observability.metrics !== undefined) await app.register(metricsPlugin, { metrics: new GatewayMetrics({ cachedRoutes }) })
     // After request-log (every answer carries the request id), before every route.
     await app.register(requestHygiene, { maxHeaders: server.maxHeaders, versionHeaders: configuredVersionHeaders(config) })
     await app.register(gracefulClose)
@@ -120,7 +132,6 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(responseCachePlugin, { settings: config.cache })
     // After store and upstreams: closes before them (Fastify closes in reverse order).
     await app.register(outboxPlugin, { options: config.outbox })
-    const cachedRoutes = config.routes.flatMap(route => route.kind === 'proxy' && route.cache !== undefined ? [route.prefix] : route.kind === 'compose' && route.cache !== undefined ? [route.path] : [])
     if (config.admin.token !== undefined) {
       // Before the configured routes: its cache-outcome hook must apply to them.
       await app.register(adminDashboardPlugin, { routes: config.routes, sampleIntervalMs: opts.adminDashboard?.sampleIntervalMs, historySize: opts.adminDashboard?.historySize })
@@ -129,6 +140,7 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
       await app.register(adminDisabled)
     }
     await app.register(healthRoutes)
+    if (observability.metrics !== undefined) await app.register(metricsRoutes, { config: observability.metrics })
     // Before the configured routes: they take their auth and rate-limit hooks from it.
     await app.register(protectionPlugin, { protection: config.protection, routes: config.routes, store: config.store })
     await app.register(proxyRoutes, { routes: config.routes, trustProxy: trust })

@@ -73,7 +73,9 @@ t.test('a valid file round-trips to the normalised config', async t => {
       authenticators: {},
       routes: [{ authenticators: [], scopes: [], rateLimit: undefined }, { authenticators: [], scopes: [], rateLimit: undefined }],
       claimHeaders: []
-    }
+    },
+    // Metrics at /metrics without a token; no span export (docs/observability.md).
+    observability: { metrics: { path: '/metrics', token: undefined }, tracing: { otlp: undefined } }
   })
 })
 

@@ -90,11 +90,12 @@ t.test('x-request-id is generated, or propagated when sane, and returned', async
   t.match(await missing.body.json(), { requestId: 'err-1' })
 })
 
-t.test('W3C trace context passes through untouched', async t => {
+t.test('W3C trace context: the client\'s trace continues under Junction\'s span (docs/observability.md)', async t => {
   const { url, seen } = await setup(t)
   const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
   const res = await request(`${url}/api/x`, { headers: { traceparent, tracestate: 'congo=t61rcWkgMzE' } })
   await res.body.dump()
-  t.equal(seen().traceparent, traceparent)
+  t.match(seen().traceparent, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/, 'same trace, sampled')
+  t.not(seen().traceparent, traceparent, 'a span id of Junction\'s as the parent')
   t.equal(seen().tracestate, 'congo=t61rcWkgMzE')
 })

@@ -157,6 +157,8 @@ export class ResponseCache {
   private unsubscribe: (() => Promise<void>) | undefined
   private closed = false
   private readonly counters = { fetches: 0, hits: 0, misses: 0, stale: 0, revalidated: 0, bypasses: 0 }
+  /** Told when a request waits for another's fill of the same key (plugins/metrics.ts counts it per route). */
+  onCoalesced: (route: string) => void = () => {}
 
   private readonly maxEntryBytes: number
   private readonly maxEntryTtlMs: number
@@ -279,6 +281,7 @@ export class ResponseCache {
   private async coalescedFill (req: CacheRequest, fetch: Fetch, how: Fill): Promise<FillOutcome> {
     const running = this.inFlight.get(req.key)
     if (running !== undefined) {
+      this.onCoalesced(req.route)
       const outcome = await running.promise
       // 'alone' only comes from a background refresh that found another instance at work.
       if (outcome.kind === 'alone' || (outcome.kind === 'response' && !outcome.shareable)) return await this.fill(req, fetch, true, how)

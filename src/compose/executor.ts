@@ -41,6 +41,8 @@ export interface ComposeRequest {
   /** The client's request headers (lower-case names, as node:http gives them). */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
   readonly requestId: string
+  /** Junction's span for this request (src/observability/tracing.ts): its traceparent goes to every part. */
+  readonly trace?: { readonly traceparent: string, readonly tracestate: string | undefined }
   /** Cancelled when the client goes away: every call stops. */
   readonly cancellation?: Cancellation
 }
@@ -204,9 +206,14 @@ function partHeaders (plan: ComposePlan, request: ComposeRequest): Record<string
     const value = request.headers[name]
     if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value
   }
-  const { traceparent, tracestate } = request.headers
-  if (typeof traceparent === 'string') out.traceparent = traceparent
-  if (typeof tracestate === 'string') out.tracestate = tracestate
+  if (request.trace !== undefined) {
+    out.traceparent = request.trace.traceparent
+    if (request.trace.tracestate !== undefined) out.tracestate = request.trace.tracestate
+  } else {
+    const { traceparent, tracestate } = request.headers
+    if (typeof traceparent === 'string') out.traceparent = traceparent
+    if (typeof tracestate === 'string') out.tracestate = tracestate
+  }
   out['x-request-id'] = request.requestId
   return out
 }

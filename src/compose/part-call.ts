@@ -196,6 +196,7 @@ function caught (service: ServicePool, err: unknown, previous: CallResult | unde
 
 function outOfRotation (service: ServicePool): CallResult {
   const error = service.outOfRotation()
+  service.signals.failed(error.code)
   const reason = error.code === errors.upstreamUnhealthy.code
     ? 'every instance of the service fails its health check'
     : 'the service is failing and out of rotation (circuit open)'
@@ -236,6 +237,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   #collecting = false
   #chunks: Buffer[] = []
   #size = 0
+  readonly #started = performance.now()
 
   constructor (service: ServicePool, opts: CallOptions, timeoutMs: number, namedMs: number,
     resolve: (result: TryResult) => void, reject: (reason: unknown) => void) {
@@ -265,6 +267,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 
   // After settling early (an error status being drained) the deadline still bounds the drain.
   readonly #onDeadline = (): void => {
+    if (!this.#settled) this.#service.signals.failed(errors.upstreamTimeout.code)
     this.#settle(this.#pending ?? { ok: false, failure: { kind: 'timeout', timeoutMs: this.#namedMs }, urlFailed: true })
     this.#abort()
   }
@@ -276,6 +279,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 
   onResponseStart (_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return
+    if (!this.#settled) this.#service.signals.answered((performance.now() - this.#started) / 1000)
     this.#chunks = []
     this.#size = 0
     this.#collecting = false
@@ -379,6 +383,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 /** The proxy's error map decides what happened; the compose error says it about the part. */
 function describe (service: ServicePool, timeoutMs: number, err: unknown): CallFailure {
   const mapped = upstreamError(service.config, err)
+  service.signals.failed(mapped.code)
   switch (mapped.code) {
     case errors.upstreamTimeout.code:
       return { kind: 'timeout', timeoutMs, cause: err }

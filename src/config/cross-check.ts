@@ -19,6 +19,7 @@ import { checkCacheBlocks, checkCacheSettings } from './cache-block.js'
 import { checkOverload, checkRouteRetries, checkServiceResilience } from './resilience-block.js'
 import { checkServerLimits } from './server-limits.js'
 import { checkPlainPath } from './route-path.js'
+import { checkObservability } from './observability-block.js'
 
 export { checkDuration, checkSize, parseDuration, parseSize } from './units.js'
 
@@ -34,6 +35,7 @@ export function crossCheck (doc: unknown): ConfigIssue[] {
   checkCacheSettings(doc.cache, issues)
   checkCacheBlocks(doc.routes, issues)
   checkRouteRetries(doc.routes, doc.services, issues)
+  checkObservability(doc.observability, doc.routes, issues)
   return issues
 }
 

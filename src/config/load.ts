@@ -17,6 +17,7 @@ import { HTTP_METHODS, type ValidConfig, type RawStore, type RawRoute } from './
 import type { GatewayConfig, RouteConfig, ServiceConfig, StoreConfig } from './types.js'
 import { checkBodySchemas, normaliseWriteRoute } from './write-route.js'
 import { checkOutboxKey, normaliseOutboxKey } from './outbox-key.js'
+import { normaliseObservability } from './observability-block.js'
 import { normaliseComposeRoute } from './compose-route.js'
 import { normaliseCacheBlock, normaliseCacheSettings } from './cache-block.js'
 import { normaliseCircuitBreaker, normaliseHealthCheck, normaliseOverload, normaliseRetry, normaliseRouteRetry } from './resilience-block.js'
@@ -190,7 +191,8 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
     routes: (raw.routes ?? []).map((route, index) => withClaimHeaders(normaliseRoute(route, index, bodyLimit, baseDir), protection)),
     outbox: normaliseOutboxKey(raw.outbox),
     cache: normaliseCacheSettings(raw.cache),
-    protection
+    protection,
+    observability: normaliseObservability(raw.observability)
   }
 }
 

@@ -24,6 +24,7 @@ import { CircuitBreakerSchema, HealthCheckSchema, OverloadSchema, RetrySchema, R
 import { AuthSchema } from './auth-block.js'
 import { RateLimitSchema } from './rate-limit-block.js'
 import { ROUTE_PROTECTION_PROPERTIES } from './route-protection.js'
+import { ObservabilitySchema } from './observability-block.js'
 
 export const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -172,6 +173,7 @@ export const ConfigSchema = Type.Object({
   cache: Type.Optional(CacheSettingsSchema),
   auth: Type.Optional(AuthSchema),
   rateLimit: Type.Optional(RateLimitSchema),
+  observability: Type.Optional(ObservabilitySchema),
   routes: Type.Optional(Type.Array(RouteSchema, {
     description: 'The routes, in any order; the longest matching prefix wins.'
   }))

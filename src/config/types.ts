@@ -7,6 +7,7 @@
  * this is its normalised form.
  */
 
+import type { ObservabilityConfig } from './observability-block.js'
 import type { WriteRouteConfig } from './write-route.js'
 import type { OutboxOptions } from '../outbox/outbox-options.js'
 import type { ComposeRouteConfig } from './compose-route.js'
@@ -127,6 +128,8 @@ export interface GatewayConfig {
   readonly cache: CacheSettings
   /** Authenticators and, per route, who may call it and how often (`auth:`, `rateLimit:`). */
   readonly protection: ProtectionConfig
+  /** Metrics endpoint and span export (`observability:`); absent in configs built by hand (then: defaults). */
+  readonly observability?: ObservabilityConfig
 }
 
 /** Authentication and rate limiting (src/config/route-protection.ts, docs/security.md). */

@@ -28,22 +28,29 @@ export function idempotencyKey (request: DeliveryRequest): string {
   return `${request.writeId}:${request.dependent}`
 }
 
-export function deliveryHeaders (request: DeliveryRequest): Record<string, string> {
+/** `trace`: the attempt's span (its traceparent, and the write's tracestate). */
+export function deliveryHeaders (request: DeliveryRequest, trace?: { readonly traceparent: string, readonly tracestate: string | undefined }): Record<string, string> {
   const headers: Record<string, string> = {
     [(request.versionHeader ?? DEFAULT_VERSION_HEADER).toLowerCase()]: String(request.version),
     'idempotency-key': idempotencyKey(request)
   }
   if (request.body !== undefined) headers['content-type'] = 'application/json'
+  if (trace !== undefined) {
+    headers.traceparent = trace.traceparent
+    if (trace.tracestate !== undefined) headers.tracestate = trace.tracestate
+  }
+  if (request.requestId !== undefined) headers['x-request-id'] = request.requestId
   return headers
 }
 
 export async function attemptDelivery (service: ServicePool, request: DeliveryRequest,
-  opts: { timeoutMs: number, signal?: AbortSignal }): Promise<AttemptResult> {
+  opts: { timeoutMs: number, signal?: AbortSignal, trace?: { readonly traceparent: string, readonly tracestate: string | undefined } }): Promise<AttemptResult> {
+  const started = performance.now()
   try {
     const res = await bufferedCall(service.pick().pool, {
       method: request.method,
       path: request.path,
-      headers: deliveryHeaders(request),
+      headers: deliveryHeaders(request, opts.trace),
       body: request.body,
       // Only an excerpt is kept: reading megabytes of an error page helps nobody.
       maxBytes: BODY_EXCERPT_BYTES,
@@ -51,10 +58,12 @@ export async function attemptDelivery (service: ServicePool, request: DeliveryRe
       timeoutMs: opts.timeoutMs,
       signal: opts.signal
     })
+    service.signals.answered((performance.now() - started) / 1000)
     const body = res.body.toString('utf8')
     const retryAfterMs = parseRetryAfter(res.headers['retry-after'])
     return retryAfterMs === undefined ? { status: res.status, body } : { status: res.status, body, retryAfterMs }
   } catch (err) {
+    if (!(err instanceof CallAbandonedError)) service.signals.failed(err instanceof CallTimeoutError ? 'JUNCTION_UPSTREAM_TIMEOUT' : upstreamError(service.config, err).code)
     const error = err instanceof CallTimeoutError
       ? `no complete answer from service "${service.name}" within ${opts.timeoutMs} ms`
       : err instanceof CallAbandonedError

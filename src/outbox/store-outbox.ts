@@ -26,7 +26,8 @@ import { decodeDead, decodePending, encodeDead, encodePending, type LastResponse
 import { checkOutboxOptions, OUTBOX_DEFAULTS, type OutboxOptions } from './outbox-options.js'
 import { deadQueue, deliveryQueue, lagKey, latestRegister, leaseLock, NUDGE_CHANNEL } from './outbox-keys.js'
 import { classifyStatus, retryDelayMs } from './retry-policy.js'
-import type { DeadLetter, DeliveryEvent, DeliveryOutcome, DeliveryRequest, DependentStats, Outbox } from './types.js'
+import type { AttemptEvent, DeadLetter, DeliveryEvent, DeliveryOutcome, DeliveryRequest, DependentStats, Outbox } from './types.js'
+import { IdTracer, type Tracer } from '../observability/tracing.js'
 
 /** Where the outbox finds a dependent's connection pool (Upstreams fits). */
 export interface ServiceLookup {
@@ -44,6 +45,8 @@ export interface StoreOutboxOptions extends Partial<OutboxOptions> {
   readonly onError?: (err: unknown, context: string) => void
   /** Source of jitter (tests). */
   readonly random?: () => number
+  /** Gives each attempt a span under the write's stored trace context; default: ids only. */
+  readonly tracer?: Tracer
 }
 
 /** A lease held by another worker: look again this soon (plus jitter), without counting an attempt. */
@@ -63,6 +66,8 @@ export class StoreOutbox implements Outbox {
   private readonly services: ServiceLookup
   private readonly workers = new Map<string, DependentWorker>()
   private readonly listeners = new Set<(event: DeliveryEvent) => void>()
+  private readonly attemptListeners = new Set<(event: AttemptEvent) => void>()
+  private readonly tracer: Tracer
   private readonly onError: (err: unknown, context: string) => void
   private readonly random: () => number
   private readonly abort = new AbortController()
@@ -77,7 +82,7 @@ export class StoreOutbox implements Outbox {
   private closing: Promise<void> | undefined
 
   constructor (opts: StoreOutboxOptions) {
-    const { store, services, dependents, consumer, onError, random, ...knobs } = opts
+    const { store, services, dependents, consumer, onError, random, tracer, ...knobs } = opts
     const options: OutboxOptions = { ...OUTBOX_DEFAULTS }
     for (const [key, value] of Object.entries(knobs)) {
       if (value !== undefined && key in OUTBOX_DEFAULTS) (options as unknown as Record<string, number>)[key] = value as number
@@ -90,6 +95,7 @@ export class StoreOutbox implements Outbox {
     this.consumer = consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
     this.onError = onError ?? (() => {})
     this.random = random ?? Math.random
+    this.tracer = tracer ?? new IdTracer()
     for (const dependent of new Set(dependents)) {
       this.workers.set(dependent, new DependentWorker(dependent, store.queue(deliveryQueue(dependent)), {
         consumer: this.consumer,
@@ -194,6 +200,11 @@ export class StoreOutbox implements Outbox {
   onOutcome (listener: (event: DeliveryEvent) => void): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
+  }
+
+  onAttempt (listener: (event: AttemptEvent) => void): () => void {
+    this.attemptListeners.add(listener)
+    return () => { this.attemptListeners.delete(listener) }
   }
 
   start (): void {
@@ -330,10 +341,21 @@ export class StoreOutbox implements Outbox {
         await this.bury(dependent, entry.id, pending, pending.attempts, `not delivered within the maximum age of ${this.options.maxAgeMs} ms`, pending.last, ack)
         return
       }
+      // A span per attempt, under the write's trace (a new trace for entries stored without one).
+      const span = this.tracer.delivery(request.traceparent, request.tracestate, `deliver ${dependent}`, {
+        'junction.dependent': dependent,
+        'junction.write_id': request.writeId,
+        'junction.entity': request.entity,
+        'junction.version': request.version,
+        'junction.attempt': pending.attempts + 1,
+        'http.request.method': request.method
+      })
       const result = await attemptDelivery(this.services.get(dependent), request, {
         timeoutMs: this.options.attemptTimeoutMs,
-        signal: this.abort.signal
+        signal: this.abort.signal,
+        trace: span
       })
+      span.end(result.status === undefined ? { error: result.error ?? 'no answer' } : { status: result.status })
       // Closing abandoned the attempt: it did not count, the entry comes back.
       if (this.abort.signal.aborted && result.status === undefined) return
       await this.settle(dependent, entry.id, pending, result, ack)
@@ -357,41 +379,64 @@ export class StoreOutbox implements Outbox {
       case 'superseded':
         await ack([entryId])
         if (verdict === 'delivered') this.noteLag(dependent, pending.request)
+        this.emitAttempt(verdict, pending.request, attempts, result)
         this.emit(verdict, pending.request, attempts, result.status)
         return
       case 'dead':
-        await this.bury(dependent, entryId, pending, attempts, `HTTP ${result.status}: not retryable`, last, ack)
+        await this.bury(dependent, entryId, pending, attempts, `HTTP ${result.status}: not retryable`, last, ack, result)
         return
       case 'retry': {
         const why = result.status === undefined ? (result.error ?? 'no answer') : `HTTP ${result.status}`
         if (attempts >= this.options.maxAttempts) {
-          await this.bury(dependent, entryId, pending, attempts, `gave up after ${attempts} attempts; last: ${why}`, last, ack)
+          await this.bury(dependent, entryId, pending, attempts, `gave up after ${attempts} attempts; last: ${why}`, last, ack, result)
           return
         }
         const delay = retryDelayMs(attempts, result.retryAfterMs, this.options, this.random)
         if (Date.now() + delay - pending.firstAt > this.options.maxAgeMs) {
-          await this.bury(dependent, entryId, pending, attempts, `would exceed the maximum age of ${this.options.maxAgeMs} ms; last: ${why}`, last, ack)
+          await this.bury(dependent, entryId, pending, attempts, `would exceed the maximum age of ${this.options.maxAgeMs} ms; last: ${why}`, last, ack, result)
           return
         }
         await queue.append(encodePending({ request: pending.request, attempts, firstAt: pending.firstAt, last, lastError: result.error }), { delayMs: delay })
         await ack([entryId])
         this.workers.get(dependent)?.wakeAt(Date.now() + delay)
+        this.emitAttempt('retry', pending.request, attempts, result, delay)
       }
     }
   }
 
-  /** Dead-letters an entry: appended to the dead letters, then acknowledged with `ack` (which may release a lease too). */
+  /** Dead-letters an entry: appended to the dead letters, then acknowledged with `ack` (which may release a lease too). `result`: the attempt that led here, when one did (not for an entry past its maximum age). */
   private async bury (dependent: string, entryId: string, pending: PendingDelivery, attempts: number, reason: string, last: LastResponse | undefined,
-    ack: (ids: string[]) => Promise<void>): Promise<void> {
+    ack: (ids: string[]) => Promise<void>, result?: AttemptResult): Promise<void> {
     const letter = { request: pending.request, attempts, deadAt: Date.now(), reason }
     await this.store.queue(deadQueue(dependent)).append(encodeDead(last === undefined ? letter : { ...letter, lastResponse: last }))
     await ack([entryId])
-    this.emit('dead', pending.request, attempts, last?.status)
+    if (result !== undefined) this.emitAttempt('dead', pending.request, attempts, result)
+    this.emit('dead', pending.request, attempts, last?.status, reason)
   }
 
-  private emit (outcome: DeliveryOutcome, request: DeliveryRequest, attempts: number, status?: number): void {
-    const base = { outcome, request, attempts, lagMs: Math.max(0, Date.now() - request.committedAt) }
-    const event: DeliveryEvent = status === undefined ? base : { ...base, status }
+  private emitAttempt (outcome: AttemptEvent['result'], request: DeliveryRequest, attempts: number, result: AttemptResult, retryInMs?: number): void {
+    if (this.attemptListeners.size === 0) return
+    const event: AttemptEvent = {
+      request,
+      result: outcome,
+      attempts,
+      ...(result.status === undefined ? {} : { status: result.status }),
+      ...(result.error === undefined ? {} : { error: result.error }),
+      ...(retryInMs === undefined ? {} : { retryInMs })
+    }
+    for (const listener of [...this.attemptListeners]) {
+      try {
+        listener(event)
+      } catch (err) {
+        this.onError(err, 'an attempt listener threw')
+      }
+    }
+  }
+
+  private emit (outcome: DeliveryOutcome, request: DeliveryRequest, attempts: number, status?: number, reason?: string): void {
+    const base: DeliveryEvent = { outcome, request, attempts, lagMs: Math.max(0, Date.now() - request.committedAt) }
+    const withStatus: DeliveryEvent = status === undefined ? base : { ...base, status }
+    const event: DeliveryEvent = reason === undefined ? withStatus : { ...withStatus, reason }
     for (const listener of [...this.listeners]) {
       try {
         listener(event)

@@ -28,6 +28,15 @@ export interface DeliveryRequest {
   readonly versionHeader?: string
   /** Epoch ms of the client's 2xx (or of recovery), for propagation-lag measurement. */
   readonly committedAt: number
+  /**
+   * The W3C traceparent of the write's span at Junction (absent in entries written before
+   * tracing, and for recovered writes): every attempt, however late and wherever made,
+   * joins that trace.
+   */
+  readonly traceparent?: string
+  readonly tracestate?: string
+  /** The client request's id (X-Request-Id), for the delivery's log lines. */
+  readonly requestId?: string
 }
 
 export type DeliveryOutcome = 'delivered' | 'superseded' | 'dead'
@@ -39,6 +48,24 @@ export interface DeliveryEvent {
   /** Milliseconds from `committedAt` to this outcome. */
   readonly lagMs: number
   readonly status?: number
+  /** For a dead letter: why it died. */
+  readonly reason?: string
+}
+
+/** What one delivery attempt (one HTTP call to the dependent) led to. */
+export type AttemptResult = 'delivered' | 'superseded' | 'retry' | 'dead'
+
+export interface AttemptEvent {
+  readonly request: DeliveryRequest
+  readonly result: AttemptResult
+  /** Attempts made so far, this one included. */
+  readonly attempts: number
+  /** The dependent's status; absent when no answer came. */
+  readonly status?: number
+  /** Why no answer came (connect error, reset, timeout). */
+  readonly error?: string
+  /** With result "retry": when the next attempt is due, in ms from now. */
+  readonly retryInMs?: number
 }
 
 export interface DependentStats {
@@ -77,6 +104,8 @@ export interface Outbox {
   discard (dependent: string, id?: string): Promise<number>
   /** Subscribes to delivery outcomes in this process (metrics, lag, tests). */
   onOutcome (listener: (event: DeliveryEvent) => void): () => void
+  /** Subscribes to every delivery attempt in this process, retries scheduled included (metrics, logs). */
+  onAttempt (listener: (event: AttemptEvent) => void): () => void
   /** Starts the delivery workers of this process. */
   start (): void
   /** Stops claiming, lets in-flight deliveries finish (bounded), releases resources. */

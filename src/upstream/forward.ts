@@ -56,6 +56,7 @@ export async function forward (service: ServicePool, req: ForwardRequest): Promi
     body = limiter
   }
 
+  const started = performance.now()
   try {
     const { res, upstream } = await callUpstream(service, {
       method: req.method,
@@ -65,6 +66,7 @@ export async function forward (service: ServicePool, req: ForwardRequest): Promi
       retryable: req.retryable,
       signal: req.signal
     })
+    service.signals.answered((performance.now() - started) / 1000)
     if (res.statusCode < 100 || res.statusCode > 599) {
       // HTTP has no such status (RFC 9110 §15): the service's answer is unusable, a 502.
       res.body.on('error', () => {}) // destroying the body emits an abort error nobody awaits
@@ -84,6 +86,8 @@ export async function forward (service: ServicePool, req: ForwardRequest): Promi
     if (bodyError !== undefined) throw bodyError
     // Aborted because the client went away: not the service's failure.
     if (req.signal?.aborted === true) throw errors.clientClosed()
-    throw upstreamError(service.config, err)
+    const mapped = upstreamError(service.config, err)
+    if (mapped.statusCode >= 500) service.signals.failed(mapped.code)
+    throw mapped
   }
 }

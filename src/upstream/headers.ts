@@ -70,13 +70,18 @@ export interface ForwardContext {
   readonly requestId: string
   /** The peer is a trusted proxy (server.trustProxy): believe its X-Forwarded-* and extend the chain. */
   readonly trustProxy: boolean
+  /**
+   * Junction's span for the request (src/observability/tracing.ts): its traceparent replaces
+   * the client's, and tracestate passes only with a valid client traceparent (W3C §3.3).
+   */
+  readonly trace?: { readonly traceparent: string, readonly tracestate: string | undefined }
 }
 
 /**
  * The headers to send upstream for a client request: hop-by-hop headers (and those the
  * client's Connection lists), Host (undici sets it from the upstream origin) and internal
  * headers removed; forwarding claims kept only from a trusted proxy; X-Forwarded-For/-Proto/
- * -Host set; the request id attached. Everything else, W3C traceparent/tracestate and
+ * -Host set; the request id and Junction's traceparent attached. Everything else,
  * Idempotency-Key included (the client's own, for the service it addresses), passes through.
  */
 export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, ctx: ForwardContext): Record<string, string | string[]> {
@@ -102,6 +107,12 @@ export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, ctx: Forw
   else if (host !== undefined) out['x-forwarded-host'] = host
   else delete out['x-forwarded-host']
   out['x-request-id'] = ctx.requestId
+  const trace = ctx.trace
+  if (trace !== undefined) {
+    out.traceparent = trace.traceparent
+    if (trace.tracestate !== undefined) out.tracestate = trace.tracestate
+    else delete out.tracestate
+  }
   return out
 }
 

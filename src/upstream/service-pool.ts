@@ -29,6 +29,17 @@ export interface Upstream {
   healthy: boolean
 }
 
+/**
+ * What calls to a service report: latency to response headers, and failures by the error
+ * catalogue's code. Silent unless metrics are on (src/observability/metrics.ts).
+ */
+export interface ServiceSignals {
+  answered (seconds: number): void
+  failed (code: string): void
+}
+
+const SILENT: ServiceSignals = { answered () {}, failed () {} }
+
 /** Whether a call may go to this URL now. */
 function inRotation (upstream: Upstream): boolean {
   return upstream.healthy && (upstream.breaker === undefined || upstream.breaker.admits())
@@ -39,6 +50,8 @@ export class ServicePool {
   readonly config: ServiceConfig
   /** Shared by every retrying call to this service. */
   readonly budget: RetryBudget
+  /** Where this service's calls report to (plugins/metrics.ts sets it). */
+  signals: ServiceSignals = SILENT
   readonly #upstreams: Upstream[]
   #next = 0
   #checker: HealthChecker | undefined
@@ -167,6 +180,17 @@ export class Upstreams {
 
   [Symbol.iterator] (): IterableIterator<ServicePool> {
     return this.#services.values()
+  }
+
+  /** The circuit state of every upstream URL that has a breaker; `upstream` is its index in the service's urls. */
+  * circuits (): Iterable<{ service: string, upstream: string, state: BreakerState }> {
+    for (const service of this.#services.values()) {
+      const upstreams = service.upstreams
+      for (let i = 0; i < upstreams.length; i++) {
+        const breaker = upstreams[i]!.breaker
+        if (breaker !== undefined) yield { service: service.name, upstream: String(i), state: breaker.state }
+      }
+    }
   }
 
   startHealthChecks (log?: UpstreamLog): void {

@@ -20,7 +20,13 @@ export interface Committed {
   readonly writeId: string
 }
 
-export function deliveriesFor (route: CompiledWriteRoute, committed: Committed, only?: (dependent: string) => boolean): DeliveryRequest[] {
+/** Where a write came from: its request id and trace context travel with every delivery. */
+export interface WriteOrigin {
+  readonly requestId?: string | undefined
+  readonly trace?: { readonly traceparent: string, readonly tracestate: string | undefined } | undefined
+}
+
+export function deliveriesFor (route: CompiledWriteRoute, committed: Committed, only?: (dependent: string) => boolean, origin: WriteOrigin = {}): DeliveryRequest[] {
   const entity = entityKey(route.config.owner.service, committed.entityPath)
   const committedAt = Date.now()
   const out: DeliveryRequest[] = []
@@ -35,7 +41,10 @@ export function deliveriesFor (route: CompiledWriteRoute, committed: Committed, 
       path,
       committedAt,
       // Only when configured: entries stay as small as before for the default header.
-      ...(target.versionHeader === undefined ? {} : { versionHeader: target.versionHeader })
+      ...(target.versionHeader === undefined ? {} : { versionHeader: target.versionHeader }),
+      ...(origin.requestId === undefined ? {} : { requestId: origin.requestId }),
+      ...(origin.trace === undefined ? {} : { traceparent: origin.trace.traceparent }),
+      ...(origin.trace?.tracestate === undefined ? {} : { tracestate: origin.trace.tracestate })
     }
     out.push(committed.representation === null
       ? { ...base, method: 'DELETE' }

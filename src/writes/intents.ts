@@ -22,6 +22,10 @@ export interface Intent {
   readonly writeId: string
   /** Epoch ms when recorded: recovery leaves younger intents to the request still handling them. */
   readonly createdAt: number
+  /** The client request's id and Junction's span for it: a recovered write's deliveries join its trace. Absent in older intents. */
+  readonly requestId?: string | undefined
+  readonly traceparent?: string | undefined
+  readonly tracestate?: string | undefined
 }
 
 export function encodeIntent (intent: Intent): Record<string, string> {
@@ -34,12 +38,15 @@ export function encodeIntent (intent: Intent): Record<string, string> {
     createdAt: String(intent.createdAt)
   }
   if (intent.entityPath !== undefined) fields.entityPath = intent.entityPath
+  if (intent.requestId !== undefined) fields.rid = intent.requestId
+  if (intent.traceparent !== undefined) fields.tp = intent.traceparent
+  if (intent.tracestate !== undefined) fields.ts = intent.tracestate
   return fields
 }
 
 /** Undefined for an entry that is not an intent (written by another version, or damaged). */
 export function decodeIntent (fields: Readonly<Record<string, string>>): Intent | undefined {
-  const { route, routeIndex, params, ownerPath, writeId, createdAt, entityPath } = fields
+  const { route, routeIndex, params, ownerPath, writeId, createdAt, entityPath, rid, tp, ts } = fields
   if (route === undefined || params === undefined || ownerPath === undefined || writeId === undefined || createdAt === undefined) return undefined
   let parsed: unknown
   try {
@@ -58,6 +65,9 @@ export function decodeIntent (fields: Readonly<Record<string, string>>): Intent 
     ownerPath,
     entityPath,
     writeId,
-    createdAt: Number.isFinite(at) ? at : 0
+    createdAt: Number.isFinite(at) ? at : 0,
+    requestId: rid,
+    traceparent: tp,
+    tracestate: ts
   }
 }

@@ -32,16 +32,19 @@ export interface ServiceCall {
 
 export async function callService (service: ServicePool, call: ServiceCall): Promise<ServiceAnswer> {
   const upstream = service.pick()
+  const started = performance.now()
   try {
     const headers = { ...call.headers }
     delete headers['content-length']
     delete headers['transfer-encoding']
     if (call.body !== undefined) headers['content-length'] = String(call.body.length)
     const res = await bufferedCall(upstream.pool, { method: call.method, path: call.path, headers, body: call.body, maxBytes: MAX_OWNER_ANSWER_BYTES, overflow: 'fail' })
+    service.signals.answered((performance.now() - started) / 1000)
     return { status: res.status, headers: clientResponseHeaders(res.headers), body: res.body, json: parseJson(res.headers['content-type'], res.body), origin: upstream.origin }
   } catch (err) {
-    if (err instanceof AnswerTooLargeError) throw errors.upstreamFailed(service.name, err)
-    throw upstreamError(service.config, err)
+    const mapped = err instanceof AnswerTooLargeError ? errors.upstreamFailed(service.name, err) : upstreamError(service.config, err)
+    service.signals.failed(mapped.code)
+    throw mapped
   }
 }
 

@@ -178,7 +178,11 @@ export class IntentRecovery {
       createdId,
       // Deterministic: if recovery itself is interrupted and re-run, the dependent sees the same key for the same version.
       writeId: `${intent.writeId}.r${version}`
-    }, dependent => stale.has(dependent))
+    }, dependent => stale.has(dependent), {
+      // The interrupted request's trace and id, when the intent has them.
+      requestId: intent.requestId,
+      trace: intent.traceparent === undefined ? undefined : { traceparent: intent.traceparent, tracestate: intent.tracestate }
+    })
     await outbox.enqueue(deliveries)
     log.info({ service, path: intent.entityPath, version, dependents: [...stale] }, 'recovered a write: propagated the owner\'s current version')
     return 'propagated'

@@ -40,6 +40,10 @@ export interface WriteRequest {
   readonly body: Buffer | undefined
   /** The same body parsed (JSON), when there is one. */
   readonly json: unknown
+  /** The client request's id: stored with each delivery, for its log lines. */
+  readonly requestId?: string
+  /** Junction's span for the request: stored with each delivery, so every attempt joins the trace. */
+  readonly trace?: { readonly traceparent: string, readonly tracestate: string | undefined }
 }
 
 export interface WriteAnswer {
@@ -91,7 +95,10 @@ export class WriteFlow {
         ownerPath,
         entityPath: config.method !== 'POST' ? ownerPath : hintedId === undefined ? undefined : entityPathOf(route, req.params, hintedId),
         writeId,
-        createdAt: Date.now()
+        createdAt: Date.now(),
+        requestId: req.requestId,
+        traceparent: req.trace?.traceparent,
+        tracestate: req.trace?.tracestate
       }))
     } catch (err) {
       // Nothing was sent to the owner: refusing is safe, and better than a write without its safety net.
@@ -120,7 +127,7 @@ export class WriteFlow {
       return answer
     }
     try {
-      await this.#deps.outbox.enqueue(deliveriesFor(route, committed))
+      await this.#deps.outbox.enqueue(deliveriesFor(route, committed, undefined, { requestId: req.requestId, trace: req.trace }))
     } catch (err) {
       // The intent stays: recovery propagates the owner's current version.
       throw errors.writeNotRecorded(config.owner.service, err)
