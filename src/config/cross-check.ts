@@ -49,6 +49,7 @@ function checkServer (server: unknown, issues: ConfigIssue[]): void {
 export const RESERVED_PATHS = ['/health', '/ready', '/metrics', '/admin'] as const
 
 function checkStore (store: unknown, issues: ConfigIssue[]): void {
+  if (isObject(store) && store.kind === 'redis') checkDuration(store.timeout, ['store', 'timeout'], issues)
   if (!isObject(store) || store.kind !== 'redis' || typeof store.url !== 'string' || store.url === '') return
   const url = tryUrl(store.url)
   if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {

@@ -104,7 +104,7 @@ export class RedisWindows implements WindowCounters {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: 1000,
+      commandTimeout: config.timeoutMs ?? 1000,
       connectTimeout: connectTimeoutMs,
       retryStrategy: times => Math.min(50 * times, 1000)
     })

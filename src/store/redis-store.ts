@@ -31,6 +31,17 @@
  * Pub/sub uses a second connection, created on the first subscribe (a subscribed
  * connection cannot run other commands).
  *
+ * Outages (docs/deployment.md, "When Redis is down"): every command fails within
+ * `store.timeout` instead of waiting for Redis. ioredis' `commandTimeout` bounds a command
+ * sent to a Redis that does not answer (SIGSTOP, a network partition: the socket stays
+ * open); `enableOfflineQueue: false` fails a command issued while disconnected at once
+ * instead of queueing it until Redis returns (the caller's answer would otherwise wait for
+ * the outage). A heartbeat PING every `HEARTBEAT_MS` plus ioredis' connection events keep
+ * `available()` current, so the cache bypasses Redis and write routes refuse at once while
+ * it is away, and both resume by themselves when it answers again (ioredis reconnects on
+ * its own, `retryStrategy` below). Pub/sub keeps its offline queue: its subscriptions are
+ * re-established by ioredis on reconnection.
+ *
  * Redis Cluster (`cluster: true`): the url names one node, ioredis discovers the rest and
  * follows MOVED/ASK redirections. Nothing else changes: every command and script touches
  * one hash tag, and the pipelined deletes are sent as single commands instead (a pipeline
@@ -49,10 +60,14 @@ export interface RedisStoreOptions {
 }
 
 const GROUP = 'junction'
+/** store.timeout's default: how long one command may wait for Redis. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 1000
 /** Ids per ack (members per add-to-set) script call: Lua's unpack() has a stack limit of a few thousand values. */
 const ACK_CHUNK = 1000
 const STREAM_ID = /^\d+-\d+$/
 const PING_TIMEOUT_MS = 2000
+/** How often `available()` is re-checked with a PING (bounded by the command timeout). */
+const HEARTBEAT_MS = 500
 
 /** Lua: moves up to 1000 due delayed entries (KEYS[2]) to the stream (KEYS[1]). */
 const PROMOTE_LUA = `
@@ -211,6 +226,9 @@ export class RedisStore implements Store {
   private sub: Redis | undefined
   private readonly handlers = new Map<string, Set<{ readonly handler: MessageHandler }>>()
   private closing: Promise<void> | undefined
+  private heartbeat: NodeJS.Timeout | undefined
+  /** False after a heartbeat PING failed (Redis connected but not answering), until one succeeds. */
+  private answering = true
 
   private constructor (
     private readonly redis: ScriptedRedis,
@@ -224,11 +242,14 @@ export class RedisStore implements Store {
     const timeoutMs = opts.connectTimeoutMs ?? 5000
     const onError = opts.onError ?? (() => {})
     let lastError: Error | undefined
+    const commandTimeout = config.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
     const connection: RedisOptions = {
       lazyConnect: true,
       connectTimeout: timeoutMs,
-      // Fail requests fast while Redis is away rather than queueing them for long.
+      // Fail requests fast while Redis is away rather than queueing them for long (see the header).
       maxRetriesPerRequest: 2,
+      commandTimeout,
+      enableOfflineQueue: false,
       enableAutoPipelining: true,
       retryStrategy: times => Math.min(50 * times, 1000)
     }
@@ -240,7 +261,7 @@ export class RedisStore implements Store {
         lazyConnect: true,
         enableAutoPipelining: true,
         clusterRetryStrategy: times => Math.min(50 * times, 1000),
-        redisOptions: { ...options, connectTimeout: timeoutMs, maxRetriesPerRequest: 2 }
+        redisOptions: { ...options, connectTimeout: timeoutMs, maxRetriesPerRequest: 2, commandTimeout }
       })
     } else {
       redis = new Redis(config.url, connection)
@@ -277,7 +298,25 @@ export class RedisStore implements Store {
       clearTimeout(timer)
     }
     // Cluster and Redis share every command used here; the type is Redis's for brevity.
-    return new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError)
+    const store = new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError)
+    store.startHeartbeat()
+    return store
+  }
+
+  /** Keeps `answering` current: cleared by a failed PING, set again by the next one that succeeds. */
+  private startHeartbeat (): void {
+    let inFlight = false
+    this.heartbeat = setInterval(() => {
+      if (inFlight || this.redis.status !== 'ready') return
+      inFlight = true
+      this.redis.ping().then(() => { this.answering = true }, () => { this.answering = false })
+        .finally(() => { inFlight = false })
+    }, HEARTBEAT_MS)
+    this.heartbeat.unref()
+  }
+
+  available (): boolean {
+    return this.answering && this.redis.status === 'ready'
   }
 
   private key (key: string): string {
@@ -456,7 +495,9 @@ export class RedisStore implements Store {
 
   private subscriber (): Redis {
     if (this.sub === undefined) {
-      const sub = this.redis.duplicate()
+      // With its offline queue: SUBSCRIBE is issued before the new connection is up. (A
+      // Cluster keeps its default offline queue, and its duplicate() takes other arguments.)
+      const sub = this.redis.isCluster ? this.redis.duplicate() : this.redis.duplicate({ enableOfflineQueue: true })
       sub.on('error', (err: Error) => { this.onError(err) })
       sub.on('message', (channel: string, message: string) => {
         for (const { handler } of [...(this.handlers.get(channel) ?? [])]) {
@@ -492,6 +533,7 @@ export class RedisStore implements Store {
 
   close (): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.heartbeat)
       this.handlers.clear()
       await Promise.all([this.redis, this.sub].map(conn => conn === undefined ? undefined : quit(conn)))
     })()
