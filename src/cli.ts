@@ -4,12 +4,14 @@
  *   junction start --config FILE   validate, open the store, listen; graceful stop on SIGTERM/SIGINT
  *   junction check FILE            validate and print the route table (exit 0), or every error (exit 1)
  */
+import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { ConfigError } from './config/config-error.js'
 import { loadConfig } from './config/load.js'
 import { formatRouteTable } from './config/route-table.js'
 import type { GatewayConfig } from './config/types.js'
+import { SHUTDOWN_MESSAGE } from './server/shutdown-message.js'
 
 const USAGE = `Usage:
   junction start --config FILE   start the gateway
@@ -36,11 +38,23 @@ async function load (file: string): Promise<GatewayConfig> {
 
 async function check (file: string): Promise<void> {
   const config = await load(file)
-  process.stdout.write(`${file} is valid.\n\n${formatRouteTable(config)}\n`)
+  const workers = config.server.workers > 1 ? ` (${config.server.workers} worker processes)` : ''
+  process.stdout.write(`${file} is valid${workers}.\n\n${formatRouteTable(config)}\n`)
 }
 
 async function start (file: string): Promise<void> {
   const config = await load(file)
+  // server.workers > 1: this process forks the workers, each of which runs the rest of start().
+  if (config.server.workers > 1 && cluster.isPrimary) return await startPrimary(config)
+  // A worker drains when its primary says so, or when the primary is gone (IPC closed);
+  // listened for from the start, so a request to stop that comes while booting is not lost.
+  let drain: (() => void) | undefined
+  let drainRequested = false
+  if (cluster.isWorker) {
+    const request = (): void => { drainRequested = true; drain?.() }
+    process.on('message', message => { if (message === SHUTDOWN_MESSAGE) request() })
+    process.on('disconnect', request)
+  }
   let app
   try {
     // Loaded here, not at the top: `junction check` needs none of the server (Fastify, undici, ioredis) and starts faster without it.
@@ -50,11 +64,14 @@ async function start (file: string): Promise<void> {
     fail(`junction: could not start: ${(err as Error).message}`)
   }
   const gateway = app
-  closeWithGrace({ delay: config.server.shutdownTimeoutMs }, async ({ signal, err }) => {
+  let closing = false
+  const grace = closeWithGrace({ delay: config.server.shutdownTimeoutMs }, async ({ signal, err, manual }) => {
+    closing = true
     if (err !== undefined) gateway.log.error({ err }, 'fatal error, shutting down')
-    else gateway.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    else gateway.log.info({ signal, manual }, 'shutting down: finishing in-flight requests')
     await gateway.close()
   })
+  drain = () => { if (!closing) grace.close() }
   try {
     await gateway.listen({ port: config.server.port, host: config.server.host })
   } catch (err) {
@@ -62,6 +79,33 @@ async function start (file: string): Promise<void> {
     fail(`junction: could not listen on ${config.server.host}:${config.server.port}: ${(err as Error).message}`)
   }
   gateway.log.info({ config: config.source, store: config.store.kind }, `routes\n${formatRouteTable(config)}`)
+  if (drainRequested) drain()
+}
+
+/** The cluster primary: forks and supervises the workers (src/server/primary.ts), serves nothing itself. */
+async function startPrimary (config: GatewayConfig): Promise<void> {
+  const [{ pino }, { Primary }] = await Promise.all([import('pino'), import('./server/primary.js')])
+  const log = pino({ level: config.server.logLevel })
+  const primary = new Primary({ workers: config.server.workers, shutdownTimeoutMs: config.server.shutdownTimeoutMs, log })
+  let signalled = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      log.error({ signal }, 'second signal: killing the workers')
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL')
+      process.exit(1)
+    }
+    signalled = true
+    log.info({ signal }, 'shutting down: draining the workers')
+    primary.stop().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  try {
+    await primary.start()
+  } catch (err) {
+    fail(`junction: could not start: ${(err as Error).message}`)
+  }
+  log.info({ config: config.source, store: config.store.kind, workers: config.server.workers }, `routes\n${formatRouteTable(config)}`)
 }
 
 async function main (argv: string[]): Promise<void> {

@@ -19,6 +19,7 @@ import { checkCacheBlocks, checkCacheSettings } from './cache-block.js'
 import { checkOverload, checkRouteRetries, checkServiceResilience } from './resilience-block.js'
 import { checkServerLimits } from './server-limits.js'
 import { checkPlainPath } from './route-path.js'
+import { checkWorkers } from './workers.js'
 
 export { checkDuration, checkSize, parseDuration, parseSize } from './units.js'
 
@@ -27,6 +28,7 @@ export function crossCheck (doc: unknown): ConfigIssue[] {
   if (!isObject(doc)) return issues
   checkServer(doc.server, issues)
   checkStore(doc.store, issues)
+  checkWorkers(doc, issues)
   const serviceNames = checkServices(doc.services, issues)
   checkRoutes(doc.routes, serviceNames, issues)
   checkWriteRoutes(doc.routes, serviceNames, RESERVED_PATHS, issues)

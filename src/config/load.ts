@@ -20,6 +20,7 @@ import { checkOutboxKey, normaliseOutboxKey } from './outbox-key.js'
 import { normaliseComposeRoute } from './compose-route.js'
 import { normaliseCacheBlock, normaliseCacheSettings } from './cache-block.js'
 import { normaliseCircuitBreaker, normaliseHealthCheck, normaliseOverload, normaliseRetry, normaliseRouteRetry } from './resilience-block.js'
+import { resolveWorkers } from './workers.js'
 import { checkProtection, normaliseProtection, routeClaimHeaders, type ProtectionConfig } from './route-protection.js'
 
 export interface ParseOptions {
@@ -181,7 +182,8 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
       maxHeaders: raw.server.maxHeaders,
       headersTimeoutMs: duration(raw.server.headersTimeout),
       requestTimeoutMs: duration(raw.server.requestTimeout),
-      keepAliveTimeoutMs: duration(raw.server.keepAliveTimeout)
+      keepAliveTimeoutMs: duration(raw.server.keepAliveTimeout),
+      workers: resolveWorkers(raw.server.workers)
     },
     store: normaliseStore(raw.store, baseDir),
     // An empty token (e.g. `${ADMIN_TOKEN:-}`) means none: the admin API stays disabled.

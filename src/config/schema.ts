@@ -75,7 +75,15 @@ export const ServerSchema = Type.Object({
   headersTimeout: Type.Optional(duration('How long a client may take to send the request line and headers; slower gets 408 and the connection is closed (slowloris). Default 10s.', '10s')),
   requestTimeout: Type.Optional(duration('How long a client may take to send a whole request, body included; slower gets 408. At least headersTimeout. Default 60s.', '60s')),
   keepAliveTimeout: Type.Optional(duration('How long an idle client connection is kept open between requests. Keep it above the idle timeout of a proxy in front (nginx upstream keepalive_timeout, a load balancer\'s idle timeout), so the proxy closes first. Default 72s.', '72s')),
-  overload: Type.Optional(OverloadSchema)
+  overload: Type.Optional(OverloadSchema),
+  workers: Type.Optional(Type.Unsafe<number | string>({
+    type: ['integer', 'string'],
+    minimum: 1,
+    maximum: 256,
+    default: 1,
+    examples: [2, 'auto'],
+    description: 'How many processes serve the port (node:cluster): a number, or "auto" for one per CPU. More than 1 needs store kind redis (the embedded store has one writer). A worker that dies is replaced; SIGTERM drains every worker. Default 1.'
+  }))
 }, { additionalProperties: false, default: {}, description: 'The HTTP listener. Every key is optional.' })
 
 const EmbeddedStoreSchema = Type.Object({

@@ -38,6 +38,8 @@ export interface ServerConfig {
   readonly requestTimeoutMs: number
   /** How long an idle client connection is kept. */
   readonly keepAliveTimeoutMs: number
+  /** Processes serving the port (`auto` resolved to the CPU count); more than 1 only with the Redis store. */
+  readonly workers: number
 }
 
 export interface EmbeddedStoreConfig {
