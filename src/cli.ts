@@ -48,10 +48,9 @@ async function start (file: string): Promise<void> {
   if (config.server.workers > 1 && cluster.isPrimary) return await startPrimary(config)
   // A worker drains when its primary says so, or when the primary is gone (IPC closed);
   // listened for from the start, so a request to stop that comes while booting is not lost.
-  let drain: (() => void) | undefined
-  let drainRequested = false
+  const drainer: { drain?: () => void, requested: boolean } = { requested: false }
   if (cluster.isWorker) {
-    const request = (): void => { drainRequested = true; drain?.() }
+    const request = (): void => { drainer.requested = true; drainer.drain?.() }
     process.on('message', message => { if (message === SHUTDOWN_MESSAGE) request() })
     process.on('disconnect', request)
   }
@@ -71,7 +70,7 @@ async function start (file: string): Promise<void> {
     else gateway.log.info({ signal, manual }, 'shutting down: finishing in-flight requests')
     await gateway.close()
   })
-  drain = () => { if (!closing) grace.close() }
+  drainer.drain = () => { if (!closing) grace.close() }
   try {
     await gateway.listen({ port: config.server.port, host: config.server.host })
   } catch (err) {
@@ -79,7 +78,7 @@ async function start (file: string): Promise<void> {
     fail(`junction: could not listen on ${config.server.host}:${config.server.port}: ${(err as Error).message}`)
   }
   gateway.log.info({ config: config.source, store: config.store.kind }, `routes\n${formatRouteTable(config)}`)
-  if (drainRequested) drain()
+  if (drainer.requested) drainer.drain()
 }
 
 /** The cluster primary: forks and supervises the workers (src/server/primary.ts), serves nothing itself. */
