@@ -57,7 +57,7 @@ export interface RedisStoreConfig {
   readonly prefix: string
   /** `url` is a seed node of a Redis Cluster (default false). */
   readonly cluster?: boolean
-  /** How long one command may take (ioredis commandTimeout); default 1000. */
+  /** How long one command may take (ioredis commandTimeout); default 2000. */
   readonly timeoutMs?: number
 }
 

@@ -61,7 +61,7 @@ export interface RedisStoreOptions {
 
 const GROUP = 'junction'
 /** store.timeout's default: how long one command may wait for Redis. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 1000
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
 /** Ids per ack (members per add-to-set) script call: Lua's unpack() has a stack limit of a few thousand values. */
 const ACK_CHUNK = 1000
 const STREAM_ID = /^\d+-\d+$/
