@@ -97,7 +97,7 @@ const RedisStoreSchema = Type.Object({
   url: NonEmptyString('Redis connection URL, e.g. redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0. Env override: JUNCTION_STORE_URL.'),
   prefix: Type.Optional(NonEmptyString('Prefix of every key Junction writes. Default "junction:".')),
   cluster: Type.Optional(Type.Boolean({ description: 'true: url is one node of a Redis Cluster; the others are discovered from it. Default false.' })),
-  timeout: Type.Optional(duration('How long one Redis command may take before it fails. While Redis is unreachable, cached routes pass requests through (X-Cache: BYPASS), write routes answer 503 and /ready 503, each within this time at most. Keep it well above Redis's slowest answer under load: a command that times out counts as failed (an outbox delivery is then retried; dependents deduplicate). Default 2s.'))
+  timeout: Type.Optional(duration('How long one Redis command may take before it fails. While Redis is unreachable, cached routes pass requests through (X-Cache: BYPASS), write routes answer 503 and /ready 503, each within this time at most. Keep it well above the slowest Redis answer under load: a command that times out counts as failed (an outbox delivery is then retried; dependents deduplicate). Default 2s.'))
 }, { additionalProperties: false, description: 'A Redis (or Redis Cluster) store, shared by several gateway instances.' })
 
 /** Store kinds, in the order of the StoreSchema branches (the validator relies on it). */
