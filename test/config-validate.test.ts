@@ -32,7 +32,7 @@ t.test('unknown keys suggest the key meant, and the misspelt required key is not
 
 t.test('an unknown key with nothing close lists the allowed keys', async t => {
   t.same(problems('server: { colour: blue }\n' + SERVICES + ROUTES), [
-    'server.colour: unknown key; allowed keys here: "host", "port", "bodyLimit", "shutdownTimeout", "trustProxy", "logLevel", "maxHeaderSize", "maxHeaders", "headersTimeout", "requestTimeout", "keepAliveTimeout", "overload"'
+    'server.colour: unknown key; allowed keys here: "host", "port", "bodyLimit", "shutdownTimeout", "trustProxy", "logLevel", "maxHeaderSize", "maxHeaders", "headersTimeout", "requestTimeout", "keepAliveTimeout", "overload", "workers"'
   ])
 })
 
