@@ -4,7 +4,8 @@
  *
  * Layout on this 2-core machine: this process (autocannon, the load generator) is pinned
  * to CPU 0 and every server to CPU 1 with taskset, so load generation does not steal the
- * servers' core. Settings: BENCH_CONNECTIONS (50), BENCH_DURATION seconds (5), BENCH_ROUNDS (2).
+ * servers' core. Settings: BENCH_CONNECTIONS (50), BENCH_DURATION seconds (5), BENCH_ROUNDS (2),
+ * BENCH_OUT (the results folder, default bench/results; the smoke test writes elsewhere).
  */
 import { spawnSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -54,7 +55,7 @@ for (const [name, run] of scenarios) {
 }
 const date = new Date()
 const markdown = renderReport(settings, reports, date)
-const dir = join(ROOT, 'bench/results')
+const dir = process.env.BENCH_OUT ?? join(ROOT, 'bench/results')
 await mkdir(dir, { recursive: true })
 await writeFile(join(dir, `${date.toISOString().slice(0, 16).replace(':', '')}.md`), markdown)
 await writeFile(join(dir, 'latest.md'), markdown)

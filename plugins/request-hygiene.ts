@@ -14,6 +14,12 @@ import { emptyParamProblem, headProblem } from '../src/server/request-head.js'
 export interface RequestHygieneOptions {
   /** server.maxHeaders */
   maxHeaders: number
+  /**
+   * Configured version headers of write routes' copies (lower-case) besides the default
+   * X-Entity-Version (which src/upstream/headers.ts always strips): no client may set them
+   * on any route, or it could pin a copy at a version no real write ever exceeds.
+   */
+  versionHeaders?: readonly string[]
 }
 
 export default fp<RequestHygieneOptions>(async function requestHygiene (app, opts) {
@@ -26,6 +32,16 @@ export default fp<RequestHygieneOptions>(async function requestHygiene (app, opt
     if (problem === undefined) done()
     else done(problem)
   })
+
+  const versionHeaders = opts.versionHeaders ?? []
+  if (versionHeaders.length > 0) {
+    // Only when configured: the default header costs nothing here.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const headers = request.raw.headers
+      for (const name of versionHeaders) if (headers[name] !== undefined) Reflect.deleteProperty(headers, name)
+      done()
+    })
+  }
 
   app.server.on('connect', (req, socket) => {
     socket.end(rawProblemResponse(errors.methodNotAllowed('CONNECT', req.url ?? '')))

@@ -9,6 +9,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions
 import type { GatewayConfig, ServerConfig } from './config/types.js'
 import { clientErrorHandler } from './server/client-error.js'
 import { compileTrust } from './upstream/trusted-proxies.js'
+import { DEFAULT_VERSION_HEADER } from './outbox/delivery.js'
 import { originForm } from './upstream/request-target.js'
 import { openStore } from './store/open-store.js'
 import type { Store } from './store/store.js'
@@ -92,7 +93,7 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(problemDetails)
     await app.register(requestLog)
     // After request-log (every answer carries the request id), before every route.
-    await app.register(requestHygiene, { maxHeaders: server.maxHeaders })
+    await app.register(requestHygiene, { maxHeaders: server.maxHeaders, versionHeaders: configuredVersionHeaders(config) })
     await app.register(gracefulClose)
     // Before every route: shedding load must cost as little as possible.
     await app.register(overloadPlugin, { overload: config.server.overload })
@@ -118,4 +119,17 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     throw err
   }
   return app
+}
+
+/** Version headers of copies other than the default one, lower-case, once each. */
+function configuredVersionHeaders (config: GatewayConfig): string[] {
+  const names = new Set<string>()
+  for (const route of config.routes) {
+    if (route.kind !== 'write') continue
+    for (const target of route.propagate) {
+      if (target.versionHeader !== undefined) names.add(target.versionHeader.toLowerCase())
+    }
+  }
+  names.delete(DEFAULT_VERSION_HEADER.toLowerCase())
+  return [...names]
 }

@@ -86,3 +86,26 @@ routes:
   t.ok(Object.hasOwn(JSON.parse(merged) as object, '__proto__'), 'an own key of the answer')
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'nothing reached Object.prototype')
 })
+
+t.test('copied bodies are UTF-8: multi-byte text is copied as is, invalid sequences are replaced', async t => {
+  // "Zoë 🚀" in UTF-8, then the same with a stray continuation byte and a truncated sequence.
+  const valid = Buffer.from('{"name":"Zoë 🚀"}')
+  const invalid = Buffer.concat([Buffer.from('{"name":"Zo'), Buffer.from([0x80]), Buffer.from('e '), Buffer.from([0xf0, 0x9f]), Buffer.from('"}')])
+  const o = await startOrigin(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(req.url === '/valid' ? valid : invalid)
+  })
+  const gw = await startGateway(t, `
+services:
+  s: { urls: ["${o.url}"] }
+routes:
+  - get: /p
+    compose:
+      valid: { service: s, path: /valid }
+      invalid: { service: s, path: /invalid }
+`)
+  const res = await fetchBytes(`${gw.url}/p`)
+  t.equal(res.status, 200)
+  t.same(res.bytes, Buffer.concat([Buffer.from('{"valid":'), valid, Buffer.from(',"invalid":{"name":"Zo\uFFFDe \uFFFD"}}')]), 'valid bytes copied, invalid ones replaced by U+FFFD')
+  t.ok(res.bytes.equals(Buffer.from(res.bytes.toString('utf8'))), 'the answer is valid UTF-8')
+  t.same(JSON.parse(res.text), { valid: { name: 'Zoë 🚀' }, invalid: { name: 'Zo\uFFFDe \uFFFD' } })
+})

@@ -203,3 +203,29 @@ t.test('validate.body: inline, or a file relative to the config; bad files and b
     'routes[4].validate.body: expected an object, found a string ("user.json")'
   ])
 })
+
+t.test('a copy may name its own version header; it must be a header name the delivery does not use', async t => {
+  const config = parseConfig(SERVICES + `  - put: /api/users/:id
+    write:
+      ${OWNER}
+      propagate: [{ service: orders, path: "/customers/{params.id}", versionHeader: X-Copy-Version }]
+`, { env: {} })
+  const route = config.routes[1]
+  t.equal(route?.kind === 'write' ? route.propagate[0]?.versionHeader : 'not a write route', 'X-Copy-Version')
+
+  t.same(problems(`  - put: /api/users/:id
+    write:
+      ${OWNER}
+      propagate:
+        - { service: orders, path: "/customers/{params.id}", versionHeader: "X Copy Version" }
+        - { service: catalog, path: "/owners/{params.id}", versionHeader: Content-Type }
+  - delete: /api/users/:id
+    write:
+      ${OWNER}
+      propagate: [{ service: orders, path: "/customers/{params.id}", versionHeader: idempotency-key }]
+`), [
+    'routes[1].write.propagate[0].versionHeader: "X Copy Version" is not a header name (letters, digits and !#$%&\'*+.^_`|~- only), e.g. X-Copy-Version',
+    'routes[1].write.propagate[1].versionHeader: "Content-Type" is a header the delivery or its connection already uses; choose a header of its own, e.g. X-Copy-Version',
+    'routes[2].write.propagate[0].versionHeader: "idempotency-key" is a header the delivery or its connection already uses; choose a header of its own, e.g. X-Copy-Version'
+  ])
+})

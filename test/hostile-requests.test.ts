@@ -11,20 +11,20 @@ import { request } from 'undici'
 import { startCliGateway } from './support/cli.js'
 import { startHostileOrigins, type ServiceName } from './support/hostile-origins.js'
 import { rawRequest } from './support/raw-http.js'
-import { CORPUS_SERVER, HOSTILE_REQUESTS, type HostileRequest } from './fixtures/hostile-requests.js'
+import { CORPUS_AUTH, CORPUS_AUTH_ROUTES, CORPUS_SERVER, HOSTILE_REQUESTS, type HostileRequest } from './fixtures/hostile-requests.js'
 
 t.test('the corpus is broad', async t => {
   t.ok(HOSTILE_REQUESTS.length >= 100, `${HOSTILE_REQUESTS.length} hostile requests`)
   const names = new Set(HOSTILE_REQUESTS.map(c => c.name))
   t.equal(names.size, HOSTILE_REQUESTS.length, 'every entry has its own name')
-  for (const category of ['framing', 'head', 'limits', 'path', 'body', 'if-match', 'spoofing', 'method']) {
+  for (const category of ['framing', 'head', 'limits', 'path', 'body', 'if-match', 'spoofing', 'method', 'jwt']) {
     t.ok(HOSTILE_REQUESTS.some(c => c.category === category), `has ${category} cases`)
   }
 })
 
 t.test('every hostile request gets its answer and reaches no service it should not', async t => {
   const services = await startHostileOrigins(t)
-  const gw = await startCliGateway(t, services.config(CORPUS_SERVER))
+  const gw = await startCliGateway(t, services.config(`${CORPUS_SERVER}\n${CORPUS_AUTH}`, CORPUS_AUTH_ROUTES))
 
   for (const entry of HOSTILE_REQUESTS) {
     services.reset()

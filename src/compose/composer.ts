@@ -12,7 +12,7 @@ import type { ServicePool } from '../upstream/service-pool.js'
 import { composedEtag, ifNoneMatchMatches } from './etag.js'
 import { describeFailure, execute, type ComposeRequest } from './executor.js'
 import { compilePlan, type ComposePlan } from './plan.js'
-import { composedJson } from './shape.js'
+import { composedBody } from './shape.js'
 
 export const PARTIAL_HEADER = 'junction-partial'
 
@@ -40,8 +40,8 @@ export class Composer {
 
   async compose (request: ComposeRequest): Promise<ComposeResponse> {
     const execution = await execute(this.plan, request, this.#service)
-    // Encoded once: hashed, then sent as it is.
-    const body = Buffer.from(composedJson(this.plan, execution.outcomes))
+    // Hashed, then sent as it is.
+    const body = composedBody(this.plan, execution.outcomes)
     const etag = composedEtag(body)
     const headers: Record<string, string> = { etag }
     if (this.plan.varyHeader !== undefined) headers.vary = this.plan.varyHeader

@@ -1,20 +1,34 @@
 /**
  * One GET of a part toward its service, through the service's keep-alive pools (round-robin),
- * with the part's own deadline and body size limit. Never rejects: every way a call can go
- * wrong becomes a CallFailure the executor decides about (required → error, optional →
- * partial). A body that is not JSON, or too big, is a failure of that part, not a crash.
+ * with the part's own deadline and body size limit, and the service's resilience policy
+ * (docs/resilience.md) as the proxy path has it: each try goes through its URL's circuit
+ * breaker, and a try that failed in a way that says the URL is at fault (refused, reset,
+ * timed out, 502/503/504) is retried, on another URL when there is one, after a jittered
+ * backoff, within the retry budget and the part's deadline. Never rejects: every way a call
+ * can go wrong becomes a CallFailure the executor decides about (required → error, optional
+ * → partial). A body that is not JSON, or too big, is a failure of that part, not a crash.
  *
  * Written against undici's dispatch API (a DispatchHandler) rather than `request()`. A part's
  * body is small JSON parsed whole anyway; `request()` wraps every response in a Readable
  * stream and is cancelled through an AbortSignal, and those (with a per-call AbortController,
  * its listeners and a `for await` over the body) were the largest costs of a composed request
  * in the CPU profile. Here the chunks are collected as undici hands them over, one timer
- * bounds the whole call, and cancelling is a method call (./cancellation.ts).
+ * bounds each try, and cancelling is a method call (./cancellation.ts). The retry machinery
+ * (retryPart) only starts once a first try failed.
+ *
+ * For a part, a try is the whole exchange (headers and body: the body is read whole before
+ * it is used), so `tryTimeout` bounds both, and a failure while the body arrives counts like
+ * one before the headers. The part's `timeout` caps `tryTimeout` and `deadline`.
  */
+import { isUtf8 } from 'node:buffer'
+import { BrokenCircuitError, type IBackoff } from 'cockatiel'
 import type { Dispatcher } from 'undici'
 import { errors as undiciErrors } from 'undici'
-import type { ServicePool } from '../upstream/service-pool.js'
-import { upstreamError } from '../upstream/error-map.js'
+import type { RetryConfig } from '../config/resilience-block.js'
+import { isGatewayFailureStatus, type UrlFailure } from '../upstream/circuit-breaker.js'
+import { isTransportFailure, upstreamError } from '../upstream/error-map.js'
+import type { ServicePool, Upstream } from '../upstream/service-pool.js'
+import { newBackoff } from '../upstream/upstream-call.js'
 import { errors } from '../errors.js'
 import type { Cancellable, Cancellation } from './cancellation.js'
 
@@ -27,18 +41,25 @@ export type CallFailure =
   | { readonly kind: 'aborted' }
 
 export type CallResult =
-  /** `text` is the body as received (UTF-8), the JSON text `value` was parsed from. */
-  | { readonly ok: true, readonly value: unknown, readonly text: string }
+  /**
+   * `body`: the JSON text `value` was parsed from, as received when it is valid UTF-8 (as
+   * RFC 8259 requires), else as decoded (invalid sequences replaced by U+FFFD) and encoded again.
+   */
+  | { readonly ok: true, readonly value: unknown, readonly body: Buffer }
   | { readonly ok: false, readonly failure: CallFailure }
 
 export interface CallOptions {
   readonly path: string
   readonly headers: Record<string, string>
+  /** The part's timeout: it bounds the call as a whole, retries included. */
   readonly timeoutMs: number
   readonly maxBodySize: number
   /** The request's scope: cancelling it stops this call. */
   readonly cancellation: Cancellation
 }
+
+/** A try's result; a failure of the URL (counted by its breaker, and retryable) is marked. */
+type TryResult = CallResult | (UrlFailure & { readonly ok: false, readonly failure: CallFailure })
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 /**
@@ -48,22 +69,52 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
  */
 const DRAIN_LIMIT = 128 * 1024
 const ABORTED: CallResult = { ok: false, failure: { kind: 'aborted' } }
+/** The body of a 204: no content, the JSON value null. */
+const NULL_BODY = Buffer.from('null')
+/**
+ * What a cancelled try rejects with (not an Error: nothing is thrown to a user, and no
+ * stack is captured): the breaker leaves it uncounted, as the proxy's client aborts are,
+ * where resolving would count it as a success.
+ */
+const CANCELLED = Object.freeze({ cancelled: true })
 
 export async function callPart (service: ServicePool, opts: CallOptions): Promise<CallResult> {
   if (opts.cancellation.cancelled) return ABORTED
-  return await new Promise<CallResult>(resolve => {
-    // Only URLs in rotation (circuit closed, health check passing; src/upstream/service-pool.ts).
-    // Parts are not retried and do not feed the breakers: the proxy path does both.
-    const upstream = service.choose()
-    if (upstream === undefined) {
-      const error = service.outOfRotation()
-      const reason = error.code === errors.upstreamUnhealthy.code
-        ? 'every instance of the service fails its health check'
-        : 'the service is failing and out of rotation (circuit open)'
-      resolve({ ok: false, failure: { kind: 'failed', reason, cause: error } })
-      return
-    }
-    const call = new PartCall(service, opts, resolve)
+  const policy = service.config.retry
+  const retries = policy.attempts > 1
+  let start = 0
+  if (retries) {
+    start = Date.now()
+    service.budget.recordRequest(start)
+  }
+  // Only URLs in rotation (circuit closed, health check passing; src/upstream/service-pool.ts).
+  const upstream = service.choose()
+  if (upstream === undefined) return outOfRotation(service)
+  const timeoutMs = retries ? Math.min(policy.tryTimeoutMs ?? opts.timeoutMs, span(policy, opts)) : opts.timeoutMs
+  let first: TryResult
+  try {
+    first = await tryPart(service, upstream, opts, timeoutMs, timeoutMs)
+  } catch (err) {
+    return caught(service, err, undefined)
+  }
+  if (!retries || !isUrlFailure(first) || opts.cancellation.cancelled) return first
+  return await retryPart(service, opts, start, upstream, first)
+}
+
+/**
+ * One try on `upstream`, through its breaker when it has one. The breaker sees the try's
+ * promise (cockatiel's `execute`, as the proxy's tries): it counts a result marked
+ * `urlFailed` as a failure, any other as a success, and leaves a cancelled try uncounted.
+ */
+function tryPart (service: ServicePool, upstream: Upstream, opts: CallOptions, timeoutMs: number, namedMs: number): Promise<TryResult> {
+  const breaker = upstream.breaker
+  if (breaker === undefined) return dispatchTry(service, upstream, opts, timeoutMs, namedMs)
+  return breaker.execute(() => dispatchTry(service, upstream, opts, timeoutMs, namedMs))
+}
+
+function dispatchTry (service: ServicePool, upstream: Upstream, opts: CallOptions, timeoutMs: number, namedMs: number): Promise<TryResult> {
+  return new Promise<TryResult>((resolve, reject) => {
+    const call = new PartCall(service, opts, timeoutMs, namedMs, resolve, reject)
     opts.cancellation.register(call)
     upstream.pool.dispatch({
       method: 'GET',
@@ -71,7 +122,8 @@ export async function callPart (service: ServicePool, opts: CallOptions): Promis
       headers: opts.headers,
       // The part's timeout may be longer than the service's (the pool's default). undici's
       // timeouts are per phase (headers, then between body chunks); the timer in PartCall
-      // bounds the whole call.
+      // bounds the whole try. The same value on every try keeps undici re-arming its timer
+      // rather than making a new one.
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs
     }, call)
@@ -79,19 +131,105 @@ export async function callPart (service: ServicePool, opts: CallOptions): Promis
 }
 
 /**
- * The state of one call. It settles (resolves its promise) exactly once: with the parsed
- * body, or with the first failure; what undici reports after that (the rest of a drained
- * body, the error an abort causes) is ignored.
+ * After a failed first try (made at `start`): retries while the policy allows it, and
+ * answers with the last try's result. The same rules as the proxy's (upstream-call.ts):
+ * another URL when there is one in rotation, a full-jitter backoff, no retry whose backoff
+ * ends past the deadline, and each retry taken from the service's budget.
+ */
+async function retryPart (service: ServicePool, opts: CallOptions, start: number, first: Upstream, firstResult: TryResult): Promise<CallResult> {
+  const policy = service.config.retry
+  const end = start + span(policy, opts)
+  const tryTimeoutMs = Math.min(policy.tryTimeoutMs ?? opts.timeoutMs, opts.timeoutMs)
+  const tried: Upstream[] = [first]
+  let last = firstResult
+  let backoff: IBackoff<unknown> | undefined
+  for (let attempt = 1; attempt < policy.attempts; attempt++) {
+    backoff = backoff === undefined ? newBackoff(service) : backoff.next(undefined)
+    const delay = backoff.duration
+    const retry = Date.now() + delay < end &&
+      service.anyInRotation() &&
+      // Last: it takes from the budget.
+      service.budget.tryRetry()
+    if (!retry) return last
+    if (delay > 0) await pause(delay, opts.cancellation)
+    if (opts.cancellation.cancelled) return ABORTED
+    const upstream = service.choose(tried)
+    // Out of rotation since the last try (its failure may have opened the circuit): that failure is the answer.
+    if (upstream === undefined) return last
+    tried.push(upstream)
+    const left = end - Date.now()
+    // A try cut short by the deadline names the part's limit when it times out, not what was left of it.
+    const timeoutMs = Math.max(1, Math.min(tryTimeoutMs, left))
+    const namedMs = tryTimeoutMs < left ? tryTimeoutMs : span(policy, opts)
+    let result: TryResult
+    try {
+      result = await tryPart(service, upstream, opts, timeoutMs, namedMs)
+    } catch (err) {
+      // Lost a race with the breaker (it opened between the choice and the try): the last failure stands.
+      return caught(service, err, last)
+    }
+    if (!isUrlFailure(result) || opts.cancellation.cancelled) return result
+    last = result
+  }
+  return last
+}
+
+/** How long all tries together may take: the service's retry deadline, capped by the part's timeout. */
+function span (policy: RetryConfig, opts: CallOptions): number {
+  return Math.min(policy.deadlineMs ?? opts.timeoutMs, opts.timeoutMs)
+}
+
+function isUrlFailure (result: TryResult): boolean {
+  return !result.ok && 'urlFailed' in result
+}
+
+/**
+ * A try rejects only when cancelled, or when its circuit refused it (then the previous try's
+ * failure stands, or, for a first try, the service is out of rotation); anything else is
+ * Junction's bug, for the executor to report.
+ */
+function caught (service: ServicePool, err: unknown, previous: CallResult | undefined): CallResult {
+  if (err === CANCELLED) return ABORTED
+  if (err instanceof BrokenCircuitError) return previous ?? outOfRotation(service)
+  throw err
+}
+
+function outOfRotation (service: ServicePool): CallResult {
+  const error = service.outOfRotation()
+  const reason = error.code === errors.upstreamUnhealthy.code
+    ? 'every instance of the service fails its health check'
+    : 'the service is failing and out of rotation (circuit open)'
+  return { ok: false, failure: { kind: 'failed', reason, cause: error } }
+}
+
+/** A backoff wait that the request's cancellation ends early. Only retries pay for it. */
+async function pause (ms: number, cancellation: Cancellation): Promise<void> {
+  await new Promise<void>(resolve => {
+    const timer = setTimeout(resolve, ms)
+    cancellation.register({ cancel () { clearTimeout(timer); resolve() } })
+  })
+}
+
+/**
+ * The state of one try. It settles (resolves its promise, or rejects it when cancelled)
+ * exactly once: with the parsed body, or with the first failure; what undici reports after
+ * that (the rest of a drained body, the error an abort causes) is ignored. A 502/503/504 is
+ * settled once its body is drained, so that a retry finds the connection free again.
  */
 class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   readonly #service: ServicePool
   readonly #opts: CallOptions
-  readonly #resolve: (result: CallResult) => void
+  /** What a timeout names: the try's own limit, or the part's when the deadline cut it. */
+  readonly #namedMs: number
+  readonly #resolve: (result: TryResult) => void
+  readonly #reject: (reason: unknown) => void
   readonly #timer: NodeJS.Timeout
   #controller: Dispatcher.DispatchController | undefined
   /** Set once the call must stop; undici is told as soon as it has started the request. */
   #abortReason: Error | undefined
   #settled = false
+  /** A gateway-failure answer whose body is being drained: the result once it is. */
+  #pending: TryResult | undefined
   /** undici is done with the request (ended or failed). */
   #finished = false
   /** The body is kept (a 2xx JSON answer); otherwise it is drained. */
@@ -99,27 +237,35 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   #chunks: Buffer[] = []
   #size = 0
 
-  constructor (service: ServicePool, opts: CallOptions, resolve: (result: CallResult) => void) {
+  constructor (service: ServicePool, opts: CallOptions, timeoutMs: number, namedMs: number,
+    resolve: (result: TryResult) => void, reject: (reason: unknown) => void) {
     this.#service = service
     this.#opts = opts
+    this.#namedMs = namedMs
     this.#resolve = resolve
-    this.#timer = setTimeout(this.#onDeadline, opts.timeoutMs)
+    this.#reject = reject
+    this.#timer = setTimeout(this.#onDeadline, timeoutMs)
   }
 
   /**
-   * The request's answer is decided (client gone, a required part failed). A call that has
-   * settled already is only draining a body it will not use: left alone, its connection
+   * The request's answer is decided (client gone, a required part failed). A try that has
+   * its result already is only draining a body it will not use: left alone, its connection
    * stays reusable (the deadline and DRAIN_LIMIT bound it).
    */
   cancel (): void {
     if (this.#settled) return
-    this.#settle(ABORTED)
+    if (this.#pending !== undefined) {
+      this.#settle(this.#pending)
+      return
+    }
+    this.#settled = true
+    this.#reject(CANCELLED)
     this.#abort()
   }
 
   // After settling early (an error status being drained) the deadline still bounds the drain.
   readonly #onDeadline = (): void => {
-    this.#settle({ ok: false, failure: { kind: 'timeout', timeoutMs: this.#opts.timeoutMs } })
+    this.#settle(this.#pending ?? { ok: false, failure: { kind: 'timeout', timeoutMs: this.#namedMs }, urlFailed: true })
     this.#abort()
   }
 
@@ -136,12 +282,13 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
     if (this.#settled) return
     const declared = Number(headers['content-length'])
     if (statusCode > 299) {
-      this.#settle({ ok: false, failure: { kind: 'status', status: statusCode } })
+      if (isGatewayFailureStatus(statusCode)) this.#pending = { ok: false, failure: { kind: 'status', status: statusCode }, urlFailed: true }
+      else this.#settle({ ok: false, failure: { kind: 'status', status: statusCode } })
       if (declared > DRAIN_LIMIT) this.#abort()
       return
     }
     if (statusCode === 204) {
-      this.#settle({ ok: true, value: null, text: 'null' })
+      this.#settle({ ok: true, value: null, body: NULL_BODY })
       return
     }
     const type = headers['content-type']
@@ -175,10 +322,12 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 
   onResponseEnd (): void {
     this.#finish()
+    if (this.#pending !== undefined) this.#settle(this.#pending)
     if (!this.#collecting || this.#settled) return
     const chunks = this.#chunks
     this.#chunks = []
-    const text = (chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, this.#size)).toString('utf8')
+    const bytes = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, this.#size)
+    const text = bytes.toString('utf8')
     let value: unknown
     try {
       value = JSON.parse(text)
@@ -186,13 +335,16 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
       this.#settle({ ok: false, failure: { kind: 'failed', reason: 'the body is not valid JSON', cause: err } })
       return
     }
-    this.#settle({ ok: true, value, text })
+    this.#settle({ ok: true, value, body: isUtf8(bytes) ? bytes : Buffer.from(text) })
   }
 
   onResponseError (_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.#finish()
     this.#chunks = []
-    this.#settle({ ok: false, failure: describe(this.#service, this.#opts.timeoutMs, err) })
+    if (this.#settled) return
+    const failure = describe(this.#service, this.#namedMs, err)
+    // A drain cut short (past DRAIN_LIMIT, or the connection dropped) still answers with the status.
+    this.#settle(this.#pending ?? (isTransportFailure(err) ? { ok: false, failure, urlFailed: true } : { ok: false, failure }))
   }
 
   #tooLarge (): void {
@@ -200,7 +352,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
     this.#abort()
   }
 
-  #settle (result: CallResult): void {
+  #settle (result: TryResult): void {
     if (this.#settled) return
     this.#settled = true
     this.#resolve(result)
@@ -217,6 +369,8 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
     const reason = new undiciErrors.RequestAbortedError()
     this.#abortReason = reason
     clearTimeout(this.#timer)
+    // A drain given up: the status is the result (whatever undici reports next is ignored).
+    if (this.#pending !== undefined) this.#settle(this.#pending)
     // Before undici has started the request (queued for a connection), onRequestStart aborts it.
     this.#controller?.abort(reason)
   }

@@ -37,8 +37,10 @@ export interface PlannedPart {
 /** A part with a key of its own at the root of the document (not merged, not a collection). */
 export interface RootPart {
   readonly part: PlannedPart
-  /** `"name":`, the key as JSON text. */
-  readonly key: string
+  /** `"name":`, the key as UTF-8 JSON text. */
+  readonly key: Buffer
+  /** `,"name":`: the key after another part's value. */
+  readonly nextKey: Buffer
   /**
    * Its body goes into the document as the service sent it (see ComposePlan.passThrough),
    * unless a collection writes its results into it.
@@ -60,9 +62,9 @@ export interface ComposePlan {
   readonly rootParts: readonly RootPart[]
   /**
    * The route neither merges nor picks, omits or renames: the document is
-   * `{"<part>": <body>, ...}` and each part body nobody writes into is copied in as the JSON
-   * text the service sent (parsed to check it and for the parts reading it, but not
-   * serialised again).
+   * `{"<part>": <body>, ...}` and each part body nobody writes into is copied in as the bytes
+   * the service sent (parsed to check it and for the parts reading it, but neither
+   * serialised nor encoded again).
    */
   readonly passThrough: boolean
 }
@@ -108,7 +110,12 @@ export function compilePlan (route: ComposeRouteConfig, serviceTimeoutMs: (servi
     varyHeader: vary.length > 0 ? vary.join(', ') : undefined,
     rootParts: route.parts
       .filter(part => !collections.has(part.name) && !merge.includes(part.name))
-      .map(part => ({ part: parts[at(part.name)] as PlannedPart, key: `${JSON.stringify(part.name)}:`, verbatim: passThrough && !collectionSources.has(part.name) })),
+      .map(part => ({
+        part: parts[at(part.name)] as PlannedPart,
+        key: Buffer.from(`${JSON.stringify(part.name)}:`),
+        nextKey: Buffer.from(`,${JSON.stringify(part.name)}:`),
+        verbatim: passThrough && !collectionSources.has(part.name)
+      })),
     passThrough
   }
 }

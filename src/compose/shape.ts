@@ -16,7 +16,7 @@
  * never changed twice.
  *
  * A route without merge and shaping rules (ComposePlan.passThrough) is written out directly:
- * `{"<part>": <body>, ...}`, each body that no collection wrote into copied as the JSON text
+ * `{"<part>": <body>, ...}`, each body that no collection wrote into copied as the bytes
  * its service sent. The document means the same as serialising the assembled object; only
  * insignificant bytes may differ (whitespace, number spelling such as `1.0`, escapes).
  */
@@ -27,18 +27,28 @@ import type { ComposePlan } from './plan.js'
 
 type Json = Record<string, unknown>
 
-/** The composed document as JSON text. */
-export function composedJson (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): string {
+const OPEN = Buffer.from('{')
+const CLOSE = Buffer.from('}')
+const NULL = Buffer.from('null')
+
+/**
+ * The composed document as UTF-8 JSON bytes. A pass-through document is put together from
+ * bytes (the parts' bodies as received, the keys encoded once per route): one copy, where
+ * building a string and encoding it was the largest cost of composing in the CPU profile
+ * after parsing the parts.
+ */
+export function composedBody (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): Buffer {
   placeCollections(plan, outcomes)
-  if (!plan.passThrough) return JSON.stringify(shape(assemble(plan, outcomes), plan.route.shape))
-  let json = '{'
-  for (const { part, key, verbatim } of plan.rootParts) {
+  if (!plan.passThrough) return Buffer.from(JSON.stringify(shape(assemble(plan, outcomes), plan.route.shape)))
+  const pieces: Buffer[] = [OPEN]
+  for (const { part, key, nextKey, verbatim } of plan.rootParts) {
     const outcome = outcomes.get(part.name)
     if (outcome === undefined) continue
-    json += json.length === 1 ? key : `,${key}`
-    json += outcome.status !== 'ok' ? 'null' : verbatim ? outcome.text : JSON.stringify(outcome.value)
+    pieces.push(pieces.length === 1 ? key : nextKey)
+    pieces.push(outcome.status !== 'ok' ? NULL : verbatim ? outcome.body : Buffer.from(JSON.stringify(outcome.value)))
   }
-  return json + '}'
+  pieces.push(CLOSE)
+  return Buffer.concat(pieces)
 }
 
 function placeCollections (plan: ComposePlan, outcomes: ReadonlyMap<string, PartOutcome>): void {

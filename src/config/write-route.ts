@@ -57,8 +57,9 @@ const PropagateSchema = Type.Object({
     minItems: 1,
     uniqueItems: true,
     description: 'Send only these top-level fields of the owner\'s representation, e.g. [id, name, email]. Default: the whole representation.'
-  }))
-}, { additionalProperties: false, description: 'A service keeping a copy of the entity: it receives every committed version (PUT, or DELETE for a tombstone) with X-Entity-Version.' })
+  })),
+  versionHeader: Type.Optional(NonEmptyString('The request header carrying the version to this service, e.g. X-Copy-Version. Clients can never set it (it is removed from every request). Default X-Entity-Version.'))
+}, { additionalProperties: false, description: 'A service keeping a copy of the entity: it receives every committed version (PUT, or DELETE for a tombstone) with its version header (default X-Entity-Version).' })
 
 export const WriteSchema = Type.Object({
   owner: OwnerSchema,
@@ -114,6 +115,8 @@ export interface WriteRouteConfig {
     /** Template, e.g. `/customers/{params.id}`. */
     readonly path: string
     readonly pick: readonly string[] | undefined
+    /** The header carrying the version; undefined: X-Entity-Version. */
+    readonly versionHeader: string | undefined
   }>
   /** Cache tag templates, e.g. `user:{params.id}` (used by the response cache). */
   readonly invalidate: readonly string[]
@@ -174,6 +177,7 @@ export function checkWriteRoutes (routes: unknown, serviceNames: readonly string
         const here = (...more: PathSegment[]): PathSegment[] => at('write', 'propagate', i, ...more)
         checkServiceReference(target.service, serviceNames, here('service'), issues)
         checkPathTemplate(target.path, ctx, here('path'), issues, { allowId: true })
+        if (typeof target.versionHeader === 'string') checkVersionHeader(target.versionHeader, here('versionHeader'), issues)
         if (typeof target.service === 'string' && target.service !== '') {
           if (isObject(write.owner) && write.owner.service === target.service) {
             issues.push({ path: formatPath(here('service')), message: `${JSON.stringify(target.service)} is the owner of this entity; propagate only to services keeping a copy` })
@@ -188,6 +192,26 @@ export function checkWriteRoutes (routes: unknown, serviceNames: readonly string
       write.invalidate.forEach((tag: unknown, i) => checkTemplate(tag, ctx, at('write', 'invalidate', i), issues, { allowId: true }))
     }
   })
+}
+
+/** RFC 9110 §5.1: a field name is a token. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/**
+ * Headers a delivery sets or the connection owns: naming one of them as the version header
+ * would garble the delivery. Hop-by-hop headers never reach the service at all.
+ */
+const NOT_A_VERSION_HEADER = new Set([
+  'host', 'content-length', 'content-type', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive',
+  'te', 'trailer', 'upgrade', 'expect', 'idempotency-key', 'authorization', 'cookie', 'if-match', 'if-none-match',
+  'x-request-id', 'traceparent', 'tracestate'
+])
+
+function checkVersionHeader (name: string, at: PathSegment[], issues: ConfigIssue[]): void {
+  if (!TOKEN.test(name)) {
+    issues.push({ path: formatPath(at), message: `${JSON.stringify(name)} is not a header name (letters, digits and !#$%&'*+.^_\`|~- only), e.g. X-Copy-Version` })
+  } else if (NOT_A_VERSION_HEADER.has(name.toLowerCase())) {
+    issues.push({ path: formatPath(at), message: `${JSON.stringify(name)} is a header the delivery or its connection already uses; choose a header of its own, e.g. X-Copy-Version` })
+  }
 }
 
 interface TemplateContext {
@@ -354,7 +378,12 @@ export function normaliseWriteRoute (route: RawWriteRoute, index: number, bodyLi
       version: version.field !== undefined ? { kind: 'field', field: version.field } : { kind: 'etag' }
     },
     requireIfMatch: route.write.requireIfMatch ?? false,
-    propagate: (route.write.propagate ?? []).map(target => ({ service: target.service, path: target.path, pick: target.pick === undefined ? undefined : [...target.pick] })),
+    propagate: (route.write.propagate ?? []).map(target => ({
+      service: target.service,
+      path: target.path,
+      pick: target.pick === undefined ? undefined : [...target.pick],
+      versionHeader: target.versionHeader
+    })),
     invalidate: [...(route.write.invalidate ?? [])],
     bodySchema,
     bodyLimit

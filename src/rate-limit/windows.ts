@@ -12,12 +12,15 @@
  * Physical layout in Redis, for a store prefix P:
  *   P ratelimit:{<bucket>|<client>}   a counter with a PEXPIRE of the window
  * The hash tag holds the whole identity, so Redis Cluster spreads clients over slots; braces
- * inside a bucket or client key are percent-encoded so they cannot move the tag.
+ * inside a bucket or client key are percent-encoded so they cannot move the tag. On a
+ * cluster (`store.cluster`) the limiter's connection is a Cluster client too, following
+ * the slots: a plain connection to the configured node answered MOVED for every bucket
+ * on another master, and those requests went through unlimited.
  */
 import { LRUCache } from 'lru-cache'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
-import { redactRedisUrl } from '../store/redis-store.js'
+import { clusterNode, redactRedisUrl } from '../store/redis-store.js'
 
 export type IncrCallback = (err: Error | null, result?: { current: number, ttl: number }) => void
 
@@ -86,9 +89,10 @@ export class RedisWindows implements WindowCounters {
    * `redis`: a connection of its own (closed by close()); `prefix`: the store's key prefix;
    * `onError`: told of each failed count (the request then goes through unlimited).
    */
-  constructor (redis: Redis, prefix: string, onError: (err: Error) => void = () => {}) {
+  constructor (redis: Redis | Cluster, prefix: string, onError: (err: Error) => void = () => {}) {
     redis.defineCommand('junctionRateLimit', { numberOfKeys: 1, lua: INCR_LUA })
-    this.#redis = redis as ScriptedRedis
+    // Cluster and Redis share the one command used here; the type is Redis's for brevity.
+    this.#redis = redis as unknown as ScriptedRedis
     this.#prefix = prefix
     this.#onError = onError
   }
@@ -100,14 +104,25 @@ export class RedisWindows implements WindowCounters {
    * that timeout and lets it through, never holds it.
    */
   static async open (config: RedisStoreConfig, onError?: (err: Error) => void, connectTimeoutMs = 5000): Promise<RedisWindows> {
-    const redis = new Redis(config.url, {
+    const connection = {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: config.timeoutMs ?? 1000,
-      connectTimeout: connectTimeoutMs,
-      retryStrategy: times => Math.min(50 * times, 1000)
-    })
+      connectTimeout: connectTimeoutMs
+    }
+    let redis: Redis | Cluster
+    if (config.cluster === true) {
+      const { node, options } = clusterNode(config.url)
+      redis = new Cluster([node], {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: times => Math.min(50 * times, 1000),
+        redisOptions: { ...options, ...connection }
+      })
+    } else {
+      redis = new Redis(config.url, { ...connection, retryStrategy: times => Math.min(50 * times, 1000) })
+    }
     let lastError: Error | undefined
     redis.on('error', (err: Error) => { lastError = err })
     let timer: NodeJS.Timeout | undefined

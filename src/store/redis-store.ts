@@ -42,10 +42,19 @@
  * its own, `retryStrategy` below). Pub/sub keeps its offline queue: its subscriptions are
  * re-established by ioredis on reconnection.
  *
+ * On a cluster, pub/sub is sharded (SPUBLISH/SSUBSCRIBE, Redis ≥ 7.0): the channel lives
+ * on the master owning its slot, like a key. Classic PUBLISH on a cluster reaches a
+ * subscriber on another node over the cluster bus, after PUBLISH has returned; a cache
+ * invalidation then reached other instances up to ~100 ms after the write was
+ * acknowledged, and they served the old version meanwhile (test/scaleout-redis-cluster).
+ * With SPUBLISH the master queues the message to every subscriber before it replies, as
+ * a single Redis server does for PUBLISH, so by the time a write's client hears back the
+ * message is on its way to every instance ahead of any later request.
+ *
  * Redis Cluster (`cluster: true`): the url names one node, ioredis discovers the rest and
- * follows MOVED/ASK redirections. Nothing else changes: every command and script touches
- * one hash tag, and the pipelined deletes are sent as single commands instead (a pipeline
- * must stay within one slot on a cluster). Pub/sub messages reach every node's subscribers.
+ * follows MOVED/ASK redirections. Every command and script touches one hash tag, and the
+ * pipelined deletes are sent as single commands instead (a pipeline must stay within one
+ * slot on a cluster); pub/sub is sharded (above).
  */
 import { randomUUID } from 'node:crypto'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
@@ -184,7 +193,7 @@ interface ScriptCommands {
 type ScriptedRedis = Redis & ScriptCommands
 
 /** Connection options from a redis:// or rediss:// URL, for cluster nodes (ioredis' Cluster takes no URL). */
-function clusterNode (url: string): { node: { host: string, port: number }, options: RedisOptions } {
+export function clusterNode (url: string): { node: { host: string, port: number }, options: RedisOptions } {
   const u = new URL(url)
   const options: RedisOptions = {}
   if (u.username !== '') options.username = decodeURIComponent(u.username)
@@ -223,7 +232,7 @@ function px (ttlMs: number): number {
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const
-  private sub: Redis | undefined
+  private sub: Redis | Cluster | undefined
   private readonly handlers = new Map<string, Set<{ readonly handler: MessageHandler }>>()
   private closing: Promise<void> | undefined
   private heartbeat: NodeJS.Timeout | undefined
@@ -234,7 +243,8 @@ export class RedisStore implements Store {
     private readonly redis: ScriptedRedis,
     private readonly prefix: string,
     private readonly safeUrl: string,
-    private readonly onError: (err: Error) => void
+    private readonly onError: (err: Error) => void,
+    private readonly cluster: boolean
   ) {}
 
   static async open (config: RedisStoreConfig, opts: RedisStoreOptions = {}): Promise<RedisStore> {
@@ -298,7 +308,7 @@ export class RedisStore implements Store {
       clearTimeout(timer)
     }
     // Cluster and Redis share every command used here; the type is Redis's for brevity.
-    const store = new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError)
+    const store = new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError, cluster)
     store.startHeartbeat()
     return store
   }
@@ -456,7 +466,8 @@ export class RedisStore implements Store {
   }
 
   async publish (channel: string, message: string): Promise<void> {
-    await this.redis.publish(this.channel(channel), message)
+    if (this.cluster) await this.redis.spublish(this.channel(channel), message)
+    else await this.redis.publish(this.channel(channel), message)
   }
 
   async subscribe (channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
@@ -473,7 +484,8 @@ export class RedisStore implements Store {
     // us the subscription is active. Commands go out in call order, so the handler map
     // and the server's subscriptions change in the same order.
     try {
-      await sub.subscribe(physical)
+      if (this.cluster) await sub.ssubscribe(physical)
+      else await sub.subscribe(physical)
     } catch (err) {
       subs.delete(entry)
       if (subs.size === 0 && this.handlers.get(physical) === subs) this.handlers.delete(physical)
@@ -488,18 +500,22 @@ export class RedisStore implements Store {
       current.delete(entry)
       if (current.size === 0) {
         this.handlers.delete(physical)
-        await sub.unsubscribe(physical)
+        if (this.cluster) await sub.sunsubscribe(physical)
+        else await sub.unsubscribe(physical)
       }
     }
   }
 
-  private subscriber (): Redis {
+  private subscriber (): Redis | Cluster {
     if (this.sub === undefined) {
-      // With its offline queue: SUBSCRIBE is issued before the new connection is up. (A
-      // Cluster keeps its default offline queue, and its duplicate() takes other arguments.)
-      const sub = this.redis.isCluster ? this.redis.duplicate() : this.redis.duplicate({ enableOfflineQueue: true })
+      // A cluster's sharded subscribers: one connection per master, following slot moves
+      // (a Cluster keeps its default offline queue). A single server's subscriber keeps its
+      // offline queue: SUBSCRIBE is issued before the new connection is up.
+      const sub = this.cluster
+        ? (this.redis as unknown as Cluster).duplicate([], { shardedSubscribers: true })
+        : this.redis.duplicate({ enableOfflineQueue: true })
       sub.on('error', (err: Error) => { this.onError(err) })
-      sub.on('message', (channel: string, message: string) => {
+      sub.on(this.cluster ? 'smessage' : 'message', (channel: string, message: string) => {
         for (const { handler } of [...(this.handlers.get(channel) ?? [])]) {
           try {
             handler(message)
@@ -542,7 +558,7 @@ export class RedisStore implements Store {
 }
 
 /** QUIT waits for pending replies; if Redis is unreachable it would wait forever. */
-async function quit (conn: Redis): Promise<void> {
+async function quit (conn: Redis | Cluster): Promise<void> {
   if (conn.status === 'end') return
   let timer: NodeJS.Timeout | undefined
   try {

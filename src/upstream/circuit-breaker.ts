@@ -23,6 +23,24 @@ export function isGatewayFailureStatus (status: number): boolean {
 }
 
 /**
+ * What a compose part's try resolves with when it failed in a way that says the URL is at
+ * fault (src/compose/part-call.ts): a part's try never rejects, so it marks such outcomes
+ * for the breaker instead of throwing.
+ */
+export interface UrlFailure {
+  readonly urlFailed: true
+}
+
+/**
+ * A try that resolved but failed: undici's answer with a 502/503/504 (the proxy path), or
+ * a compose part's outcome marked as a failure of the URL.
+ */
+function isFailedTry (result: unknown): boolean {
+  const { statusCode, urlFailed } = result as Partial<Dispatcher.ResponseData & UrlFailure>
+  return urlFailed === true || (statusCode !== undefined && isGatewayFailureStatus(statusCode))
+}
+
+/**
  * Opens on whichever trips first: a run of consecutive failures (catches a dead instance
  * at low traffic) or a failure rate over a sliding window (catches a flaky one at high
  * traffic). cockatiel ships both breakers but no way to combine them; IBreaker is its
@@ -68,8 +86,7 @@ export class UpstreamBreaker {
 
   constructor (config: CircuitBreakerConfig, onChange?: (state: BreakerState) => void) {
     this.#coolDownMs = config.coolDownMs
-    const failures = handleWhen(isTransportFailure)
-      .orWhenResult(res => isGatewayFailureStatus((res as Dispatcher.ResponseData).statusCode))
+    const failures = handleWhen(isTransportFailure).orWhenResult(isFailedTry)
     this.#policy = circuitBreaker(failures, { halfOpenAfter: config.coolDownMs, breaker: new ConsecutiveOrRateBreaker(config) })
     // cockatiel keeps when it opened to itself; admits() needs it to know when the probe may go.
     this.#policy.onBreak(() => { this.#openedAt = Date.now() })

@@ -161,8 +161,11 @@ function settle (last: Try): UpstreamAnswer {
   throw last.outcome.err
 }
 
-/** The first retry delay; `.next()` yields the following ones. Built per call: the jitter is drawn when it is made. */
-function newBackoff (service: ServicePool): IBackoff<unknown> {
+/**
+ * The first retry delay; `.next()` yields the following ones. Built per call: the jitter is
+ * drawn when it is made. Compose parts (src/compose/part-call.ts) use it too.
+ */
+export function newBackoff (service: ServicePool): IBackoff<unknown> {
   const { backoffMs, maxBackoffMs } = service.config.retry
   return new ExponentialBackoff({ generator: fullJitterGenerator, initialDelay: backoffMs, maxDelay: maxBackoffMs }).next()
 }

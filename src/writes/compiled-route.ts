@@ -9,7 +9,7 @@ import { compileTemplate, expandTemplate, type Template } from '../versioning/te
 export interface CompiledWriteRoute {
   readonly config: WriteRouteConfig
   readonly ownerPath: Template
-  readonly propagate: ReadonlyArray<{ readonly service: string, readonly path: Template, readonly pick: readonly string[] | undefined }>
+  readonly propagate: ReadonlyArray<{ readonly service: string, readonly path: Template, readonly pick: readonly string[] | undefined, readonly versionHeader: string | undefined }>
   readonly invalidate: readonly Template[]
 }
 
@@ -17,7 +17,7 @@ export function compileWriteRoute (config: WriteRouteConfig): CompiledWriteRoute
   return {
     config,
     ownerPath: compileTemplate(config.owner.path),
-    propagate: config.propagate.map(target => ({ service: target.service, path: compileTemplate(target.path), pick: target.pick })),
+    propagate: config.propagate.map(target => ({ service: target.service, path: compileTemplate(target.path), pick: target.pick, versionHeader: target.versionHeader })),
     invalidate: config.invalidate.map(compileTemplate)
   }
 }

@@ -27,7 +27,16 @@ export function deliveriesFor (route: CompiledWriteRoute, committed: Committed, 
   for (const target of route.propagate) {
     if (only !== undefined && !only(target.service)) continue
     const path = expandTemplate(target.path, { params: committed.params, id: committed.createdId }, { encode: true })
-    const base = { dependent: target.service, entity, version: committed.version, writeId: committed.writeId, path, committedAt }
+    const base = {
+      dependent: target.service,
+      entity,
+      version: committed.version,
+      writeId: committed.writeId,
+      path,
+      committedAt,
+      // Only when configured: entries stay as small as before for the default header.
+      ...(target.versionHeader === undefined ? {} : { versionHeader: target.versionHeader })
+    }
     out.push(committed.representation === null
       ? { ...base, method: 'DELETE' }
       : { ...base, method: 'PUT', body: JSON.stringify(project(committed.representation, target.pick)) })

@@ -24,7 +24,7 @@ export async function runCli (args: string[], opts: { env?: NodeJS.ProcessEnv, t
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15_000)
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000)
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>(resolve => child.once('exit', (c, s) => resolve([c, s])))
   clearTimeout(timer)
   return { code, signal, stdout, stderr }
@@ -41,14 +41,16 @@ export interface RunningGateway {
 }
 
 /**
- * Writes `yaml` (without server.port/store, which are filled in) to a temp dir and runs
+ * Writes `yaml` (without server.port/store, which are filled in: the embedded store in the
+ * temp dir unless `store` is given) to a temp dir and runs
  * `junction start --config` on it; resolves once /health answers.
  */
-export async function startCliGateway (t: Teardown, yaml: string, opts: { env?: NodeJS.ProcessEnv, dir?: string } = {}): Promise<RunningGateway> {
+export async function startCliGateway (t: Teardown, yaml: string, opts: { env?: NodeJS.ProcessEnv, dir?: string, store?: string, startTimeoutMs?: number } = {}): Promise<RunningGateway> {
   const dir = opts.dir ?? await tempDir(t)
   const port = await freePort()
   const file = join(dir, 'junction.yaml')
-  await writeFile(file, `store: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }\n${yaml}`)
+  // `store`: the store block's YAML flow mapping, e.g. `{ kind: redis, url: "…", cluster: true }`.
+  await writeFile(file, `store: ${opts.store ?? `{ kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }`}\n${yaml}`)
   const child = spawn(process.execPath, [CLI, 'start', '--config', file], {
     env: { ...process.env, JUNCTION_PORT: String(port), JUNCTION_HOST: '127.0.0.1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -61,7 +63,7 @@ export async function startCliGateway (t: Teardown, yaml: string, opts: { env?: 
 
   const url = `http://127.0.0.1:${port}`
   // Generous: a node start takes many seconds on a shared, busy machine.
-  const deadline = Date.now() + 45_000
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 45_000)
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${output}`)
     try {

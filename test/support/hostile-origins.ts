@@ -18,8 +18,8 @@ export interface HostileOrigins {
   /** Services that received at least one request (a head) since the last reset. */
   reached (): ServiceName[]
   reset (): void
-  /** services: + routes: over these origins; `server` is put first as given. */
-  config (server?: string): string
+  /** services: + routes: over these origins; `server` (and any other top-level blocks) first as given, `extraRoutes` (YAML list items) last. */
+  config (server?: string, extraRoutes?: string): string
 }
 
 export async function startHostileOrigins (t: Teardown): Promise<HostileOrigins> {
@@ -48,7 +48,7 @@ export async function startHostileOrigins (t: Teardown): Promise<HostileOrigins>
     origins,
     reached: () => SERVICES.filter(name => origins[name].received.length > 0),
     reset: () => { for (const name of SERVICES) origins[name].reset() },
-    config: (server = '') => `${server}
+    config: (server = '', extraRoutes = '') => `${server}
 services:
   users: { urls: [${origins.users.url}], timeout: 2s }
   orders: { urls: [${origins.orders.url}], timeout: 2s }
@@ -76,6 +76,6 @@ routes:
   - get: /api/lookup
     compose:
       item: { service: catalog, path: "/items/{query.id}" }
-`
+${extraRoutes}`
   }
 }
