@@ -102,7 +102,7 @@ t.test('store union: the kind picks the branch; an unknown kind is one message',
     'store.fsync: must be one of "always", "batch" (found "sometimes")'
   ], 'kind may be left out for the embedded store')
   t.same(problems('store: { kind: redis, url: "redis://x", dir: ./x }\n' + SERVICES + ROUTES), [
-    'store.dir: unknown key; allowed keys here: "kind", "url", "prefix", "cluster"'
+    'store.dir: unknown key; allowed keys here: "kind", "url", "prefix", "cluster", "timeout"'
   ])
   t.same(problems('store: embedded\n' + SERVICES + ROUTES), [
     'store: expected an object, found a string ("embedded")'
