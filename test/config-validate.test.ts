@@ -130,7 +130,7 @@ t.test('validateConfig fills in the defaults the schema declares', async t => {
   const doc: Record<string, unknown> = { services: { users: { urls: ['http://127.0.0.1:3001'] } }, routes: [{ proxy: '/a', service: 'users' }] }
   const result = validateConfig(doc)
   t.ok(result.ok)
-  t.same(doc.server, { host: '0.0.0.0', port: 8080, bodyLimit: '1mb', shutdownTimeout: '10s', trustProxy: false, logLevel: 'info', maxHeaderSize: '16kb', maxHeaders: 100, headersTimeout: '10s', requestTimeout: '60s', keepAliveTimeout: '72s' })
+  t.same(doc.server, { host: '0.0.0.0', port: 8080, bodyLimit: '1mb', shutdownTimeout: '10s', trustProxy: false, logLevel: 'info', maxHeaderSize: '16kb', maxHeaders: 100, headersTimeout: '10s', requestTimeout: '60s', keepAliveTimeout: '72s', workers: 1 })
   t.same(doc.services, { users: { urls: ['http://127.0.0.1:3001'], timeout: '30s', connectTimeout: '5s', connections: 128, keepAliveTimeout: '4s' } })
   t.same(doc.admin, {})
 })
