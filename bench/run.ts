@@ -18,6 +18,7 @@ import { composeScenario } from './scenarios/compose.js'
 import { proxyScenario } from './scenarios/proxy.js'
 import { protectionScenario } from './scenarios/protection.js'
 import { writesScenario } from './scenarios/writes.js'
+import { workersScenario } from './scenarios/workers.js'
 
 if (hasTaskset && cpus().length >= 2 && process.env.BENCH_PINNED === undefined) {
   // Re-run pinned to CPU 0; the servers go to CPU 1.
@@ -41,7 +42,8 @@ const scenarios: Array<[string, (s: BenchSettings) => Promise<ScenarioReport>]> 
   ['compose', composeScenario],
   ['cache', cacheScenario],
   ['writes', writesScenario],
-  ['protection', protectionScenario]
+  ['protection', protectionScenario],
+  ['workers', workersScenario]
 ]
 
 const only = process.argv[2]

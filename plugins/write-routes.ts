@@ -41,7 +41,7 @@ export default fp<WriteRoutesOptions>(async function writeRoutes (app, opts) {
   if (routes.length === 0) return
 
   const intents = app.store.queue(INTENT_QUEUE)
-  const flow = new WriteFlow({ intents, outbox: app.outbox, upstreams: app.upstreams, log: app.log })
+  const flow = new WriteFlow({ store: app.store, intents, outbox: app.outbox, upstreams: app.upstreams, log: app.log })
   const thresholdMs = opts.recoveryThresholdMs ??
     recoveryThresholdMs(routes.map(route => app.upstreams.get(route.config.owner.service).config))
   const recovery = new IntentRecovery({

@@ -14,6 +14,8 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
   app.get('/ready', { config: { pressureHandler: exemptFromShedding } }, async () => {
     const overload = app.overloadReason()
     if (overload !== undefined) throw errors.notReady(`Junction is overloaded: ${overload}.`)
+    // Known down (Redis disconnected or not answering its heartbeat): say so without waiting.
+    if (!app.store.available()) throw errors.notReady(`The ${app.store.kind} store is not reachable.`)
     try {
       await app.store.ping()
     } catch (err) {

@@ -5,12 +5,14 @@
  *                                  config reload on SIGHUP (src/gateway-host.ts)
  *   junction check FILE            validate and print the route table (exit 0), or every error (exit 1)
  */
+import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { ConfigError } from './config/config-error.js'
 import { loadConfig } from './config/load.js'
 import { formatRouteTable } from './config/route-table.js'
 import type { GatewayConfig } from './config/types.js'
+import { SHUTDOWN_MESSAGE } from './server/shutdown-message.js'
 
 const USAGE = `Usage:
   junction start --config FILE   start the gateway
@@ -37,11 +39,22 @@ async function load (file: string): Promise<GatewayConfig> {
 
 async function check (file: string): Promise<void> {
   const config = await load(file)
-  process.stdout.write(`${file} is valid.\n\n${formatRouteTable(config)}\n`)
+  const workers = config.server.workers > 1 ? ` (${config.server.workers} worker processes)` : ''
+  process.stdout.write(`${file} is valid${workers}.\n\n${formatRouteTable(config)}\n`)
 }
 
 async function start (file: string): Promise<void> {
   const config = await load(file)
+  // server.workers > 1: this process forks the workers, each of which runs the rest of start().
+  if (config.server.workers > 1 && cluster.isPrimary) return await startPrimary(config)
+  // A worker drains when its primary says so, or when the primary is gone (IPC closed);
+  // listened for from the start, so a request to stop that comes while booting is not lost.
+  const drainer: { drain?: () => void, requested: boolean } = { requested: false }
+  if (cluster.isWorker) {
+    const request = (): void => { drainer.requested = true; drainer.drain?.() }
+    process.on('message', message => { if (message === SHUTDOWN_MESSAGE) request() })
+    process.on('disconnect', request)
+  }
   let host
   try {
     // Loaded here, not at the top: `junction check` needs none of the server (Fastify, undici, ioredis) and starts faster without it.
@@ -51,10 +64,12 @@ async function start (file: string): Promise<void> {
     fail(`junction: could not start: ${(err as Error).message}`)
   }
   const gateway = host
+  let closing = false
   // SIGHUP is not a stop here: it reloads the config (below).
-  closeWithGrace({ delay: config.server.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
+  const grace = closeWithGrace({ delay: config.server.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err, manual }) => {
+    closing = true
     if (err !== undefined) gateway.log.error({ err }, 'fatal error, shutting down')
-    else gateway.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    else gateway.log.info({ signal, manual }, 'shutting down: finishing in-flight requests')
     await gateway.close()
   })
   // SIGHUP: re-read the file (docs/config.md#reloading); the host logs what it did or refused.
@@ -62,6 +77,7 @@ async function start (file: string): Promise<void> {
     gateway.log.info({ config: config.source }, 'SIGHUP: reloading the config')
     gateway.reload().catch((err: unknown) => { gateway.log.error({ err }, 'reload failed') })
   })
+  drainer.drain = () => { if (!closing) grace.close() }
   let address
   try {
     address = await gateway.listen()
@@ -71,6 +87,38 @@ async function start (file: string): Promise<void> {
   }
   gateway.log.info(`listening at http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`)
   gateway.log.info({ config: config.source, store: config.store.kind }, `routes\n${formatRouteTable(config)}`)
+  if (drainer.requested) drainer.drain()
+}
+
+/** The cluster primary: forks and supervises the workers (src/server/primary.ts), serves nothing itself. */
+async function startPrimary (config: GatewayConfig): Promise<void> {
+  const [{ pino }, { Primary }] = await Promise.all([import('pino'), import('./server/primary.js')])
+  const log = pino({ level: config.server.logLevel })
+  const primary = new Primary({ workers: config.server.workers, shutdownTimeoutMs: config.server.shutdownTimeoutMs, log })
+  let signalled = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      log.error({ signal }, 'second signal: killing the workers')
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL')
+      process.exit(1)
+    }
+    signalled = true
+    log.info({ signal }, 'shutting down: draining the workers')
+    primary.stop().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  // Each worker reloads its own generation (docs/config.md#reloading).
+  process.on('SIGHUP', () => {
+    log.info({ config: config.source }, 'SIGHUP: the workers reload the config')
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP')
+  })
+  try {
+    await primary.start()
+  } catch (err) {
+    fail(`junction: could not start: ${(err as Error).message}`)
+  }
+  log.info({ config: config.source, store: config.store.kind, workers: config.server.workers }, `routes\n${formatRouteTable(config)}`)
 }
 
 async function main (argv: string[]): Promise<void> {

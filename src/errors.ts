@@ -132,6 +132,10 @@ export const errors = {
     })),
   notReady: define('JUNCTION_NOT_READY', 503, 'Service Unavailable',
     (reason: string, cause?: unknown) => ({ detail: reason, cause })),
+  // The store (Redis) is unreachable: a write is refused before anything reaches the owner,
+  // because it could not be acknowledged with its durable intent and outbox entries (docs/deployment.md).
+  storeUnavailable: define('JUNCTION_STORE_UNAVAILABLE', 503, 'Service Unavailable',
+    (kind: string, retryAfter: number, cause?: unknown) => ({ detail: `Junction cannot record writes while its ${kind} store is unreachable; nothing was written. Retry in ${retryAfter} s.`, retryAfter, cause })),
   // Write routes (docs/versioning.md).
   preconditionRequired: define('JUNCTION_PRECONDITION_REQUIRED', 428, 'Precondition Required',
     (method: string, path: string) => ({ detail: `${method} ${path} requires If-Match with the ETag of the version you are changing (read it first, then send it back).` })),

@@ -13,7 +13,7 @@ import { tempDir } from './support/gateway.js'
 
 const RUN = fileURLToPath(new URL('../bench/run.js', import.meta.url))
 
-// Five scenarios, each starting its backends, gateways and (some) redis-server: about a
+// Six scenarios, each starting its backends, gateways and (some) redis-server: about a
 // minute and a half on a quiet 2-core machine.
 t.setTimeout(900_000)
 
@@ -23,7 +23,8 @@ const SCENARIOS: Array<[heading: RegExp, rows: number]> = [
   [/^## Compose 3 parts/, 5],
   [/^## Cache hit/, 4],
   [/^## Write fan-out/, 6],
-  [/^## Cost of protection/, 5]
+  [/^## Cost of protection/, 5],
+  [/^## Workers: proxy pass-through/, 2]
 ]
 
 t.test('every scenario starts and produces its rows', async t => {

@@ -94,6 +94,8 @@ t.test('overrides: JUNCTION_STORE_URL switches to redis, keeping a redis prefix'
   t.same(config.store, { kind: 'redis', url: 'redis://new', prefix: 'app:' })
   config = parseConfig('store: { kind: redis, url: "${REDIS_URL}" }\n' + BASE, { env: { JUNCTION_STORE_URL: 'redis://new' } })
   t.same(config.store, { kind: 'redis', url: 'redis://new', prefix: 'junction:' }, 'a missing variable under an overridden path is not an error')
+  config = parseConfig('store: { kind: redis, url: "redis://old", timeout: 300ms, cluster: true }\n' + BASE, { env: { JUNCTION_STORE_URL: 'redis://new' } })
+  t.same(config.store, { kind: 'redis', url: 'redis://new', prefix: 'junction:', cluster: true, timeoutMs: 300 }, 'timeout and cluster are kept too')
 })
 
 t.test('overrides: ADMIN_TOKEN, and JUNCTION_ADMIN_TOKEN wins', async t => {

@@ -12,7 +12,7 @@ import { OUTBOX_DEFAULTS } from '../src/outbox/outbox-options.js'
 import { CIRCUIT_BREAKER_DEFAULTS, OVERLOAD_DEFAULTS, RETRY_DEFAULTS } from '../src/config/resilience-block.js'
 
 /** The listener's limits (docs/hygiene.md), filled in when the file does not set them. */
-const LISTENER_DEFAULTS = { maxHeaderSize: 16384, maxHeaders: 100, headersTimeoutMs: 10000, requestTimeoutMs: 60000, keepAliveTimeoutMs: 72000 }
+const LISTENER_DEFAULTS = { maxHeaderSize: 16384, maxHeaders: 100, headersTimeoutMs: 10000, requestTimeoutMs: 60000, keepAliveTimeoutMs: 72000, workers: 1 }
 
 const FULL = `# yaml-language-server: $schema=../schema/junction.schema.json
 server: { host: 0.0.0.0, port: 8080, bodyLimit: 1mb, shutdownTimeout: 10s, trustProxy: false, logLevel: info }

@@ -32,7 +32,7 @@ t.test('unknown keys suggest the key meant, and the misspelt required key is not
 
 t.test('an unknown key with nothing close lists the allowed keys', async t => {
   t.same(problems('server: { colour: blue }\n' + SERVICES + ROUTES), [
-    'server.colour: unknown key; allowed keys here: "host", "port", "bodyLimit", "shutdownTimeout", "trustProxy", "logLevel", "maxHeaderSize", "maxHeaders", "headersTimeout", "requestTimeout", "keepAliveTimeout", "overload"'
+    'server.colour: unknown key; allowed keys here: "host", "port", "bodyLimit", "shutdownTimeout", "trustProxy", "logLevel", "maxHeaderSize", "maxHeaders", "headersTimeout", "requestTimeout", "keepAliveTimeout", "overload", "workers"'
   ])
 })
 
@@ -102,7 +102,7 @@ t.test('store union: the kind picks the branch; an unknown kind is one message',
     'store.fsync: must be one of "always", "batch" (found "sometimes")'
   ], 'kind may be left out for the embedded store')
   t.same(problems('store: { kind: redis, url: "redis://x", dir: ./x }\n' + SERVICES + ROUTES), [
-    'store.dir: unknown key; allowed keys here: "kind", "url", "prefix", "cluster"'
+    'store.dir: unknown key; allowed keys here: "kind", "url", "prefix", "cluster", "timeout"'
   ])
   t.same(problems('store: embedded\n' + SERVICES + ROUTES), [
     'store: expected an object, found a string ("embedded")'
@@ -130,7 +130,7 @@ t.test('validateConfig fills in the defaults the schema declares', async t => {
   const doc: Record<string, unknown> = { services: { users: { urls: ['http://127.0.0.1:3001'] } }, routes: [{ proxy: '/a', service: 'users' }] }
   const result = validateConfig(doc)
   t.ok(result.ok)
-  t.same(doc.server, { host: '0.0.0.0', port: 8080, bodyLimit: '1mb', shutdownTimeout: '10s', trustProxy: false, logLevel: 'info', maxHeaderSize: '16kb', maxHeaders: 100, headersTimeout: '10s', requestTimeout: '60s', keepAliveTimeout: '72s' })
+  t.same(doc.server, { host: '0.0.0.0', port: 8080, bodyLimit: '1mb', shutdownTimeout: '10s', trustProxy: false, logLevel: 'info', maxHeaderSize: '16kb', maxHeaders: 100, headersTimeout: '10s', requestTimeout: '60s', keepAliveTimeout: '72s', workers: 1 })
   t.same(doc.services, { users: { urls: ['http://127.0.0.1:3001'], timeout: '30s', connectTimeout: '5s', connections: 128, keepAliveTimeout: '4s' } })
   t.same(doc.admin, {})
 })

@@ -32,6 +32,7 @@ t.test('the error catalogue is pinned: codes and statuses change only on purpose
     unknownCacheRoute: ['JUNCTION_UNKNOWN_CACHE_ROUTE', 404],
     configRefused: ['JUNCTION_CONFIG_REFUSED', 422],
     notReady: ['JUNCTION_NOT_READY', 503],
+    storeUnavailable: ['JUNCTION_STORE_UNAVAILABLE', 503],
     preconditionRequired: ['JUNCTION_PRECONDITION_REQUIRED', 428],
     invalidIfMatch: ['JUNCTION_INVALID_IF_MATCH', 400],
     weakIfMatch: ['JUNCTION_PRECONDITION_FAILED', 412],
@@ -83,4 +84,17 @@ t.test('fast 503s carry Retry-After seconds and name the service, never its URL'
     message: 'Junction is overloaded (event loop delay 1200 ms over the 1000 ms limit) and sheds load; try again in 10 s.'
   })
   t.equal(errors.upstreamFailed('users').retryAfter, undefined, 'other errors have none')
+})
+
+t.test('a write refused while the store is unreachable: 503 with Retry-After, no URL', async t => {
+  const err = errors.storeUnavailable('redis', 1)
+  t.equal(err.retryAfter, 1)
+  t.same(err.toProblem('/api/users/7'), {
+    type: 'https://junction.dev/problems/junction-store-unavailable',
+    title: 'Service Unavailable',
+    status: 503,
+    detail: 'Junction cannot record writes while its redis store is unreachable; nothing was written. Retry in 1 s.',
+    code: 'JUNCTION_STORE_UNAVAILABLE',
+    instance: '/api/users/7'
+  })
 })

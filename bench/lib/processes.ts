@@ -117,12 +117,13 @@ async function answers (port: number): Promise<boolean> {
  * Writes a Junction config to a temp dir and starts the real `junction start` on it.
  * `cli`: another build's dist/src/cli.js (a before/after comparison in one run).
  */
-export async function startJunction (name: string, yaml: string, opts: { cpu?: number, env?: NodeJS.ProcessEnv, nodeArgs?: string[], logLevel?: string, onLine?: (line: string) => void, cli?: string } = {}): Promise<Running> {
+export async function startJunction (name: string, yaml: string, opts: { cpu?: number, env?: NodeJS.ProcessEnv, nodeArgs?: string[], logLevel?: string, onLine?: (line: string) => void, cli?: string, workers?: number } = {}): Promise<Running> {
   const dir = await mkdtemp(join(tmpdir(), 'junction-bench-'))
   const file = join(dir, 'junction.yaml')
   const port = await freePort()
-  await writeFile(file, `server: { port: ${port}, host: 127.0.0.1, logLevel: ${opts.logLevel ?? 'warn'} }\nstore: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }\n${yaml}`)
-  const { cli, ...rest } = opts
+  const workers = opts.workers === undefined ? '' : `, workers: ${opts.workers}`
+  await writeFile(file, `server: { port: ${port}, host: 127.0.0.1, logLevel: ${opts.logLevel ?? 'warn'}${workers} }\nstore: { kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }\n${yaml}`)
+  const { cli, workers: _workers, ...rest } = opts
   return await startNode(name, cli ?? join(ROOT, 'dist/src/cli.js'), { args: ['start', '--config', file], port, ...rest })
 }
 

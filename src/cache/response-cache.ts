@@ -224,6 +224,10 @@ export class ResponseCache {
   async serve (req: CacheRequest, fetch: Fetch): Promise<CacheResult> {
     const rule = requestRule(req.method, req.headers, req.policy)
     if (!rule.use) return this.passThrough(await this.fetchCounted(fetch), 'BYPASS', rule.reason)
+    // The store is known to be down (Redis away): neither tier is used until it is back.
+    // L1 is skipped too: its entries' tag stamps cannot be checked, so invalidations made
+    // meanwhile (by another instance) could not be seen.
+    if (!this.store.available()) return this.passThrough(await this.fetchCounted(fetch), 'BYPASS', 'store-unavailable')
 
     // The hot path: a fresh L1 entry whose tag stamps are all cached answers without
     // awaiting anything (no store round trip, no promise chain).

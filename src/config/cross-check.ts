@@ -20,6 +20,7 @@ import { checkOverload, checkRouteRetries, checkServiceResilience } from './resi
 import { checkServerLimits } from './server-limits.js'
 import { checkPlainPath } from './route-path.js'
 import { checkObservability } from './observability-block.js'
+import { checkWorkers } from './workers.js'
 
 export { checkDuration, checkSize, parseDuration, parseSize } from './units.js'
 
@@ -28,6 +29,7 @@ export function crossCheck (doc: unknown): ConfigIssue[] {
   if (!isObject(doc)) return issues
   checkServer(doc.server, issues)
   checkStore(doc.store, issues)
+  checkWorkers(doc, issues)
   const serviceNames = checkServices(doc.services, issues)
   checkRoutes(doc.routes, serviceNames, issues)
   checkWriteRoutes(doc.routes, serviceNames, RESERVED_PATHS, issues)
@@ -51,6 +53,7 @@ function checkServer (server: unknown, issues: ConfigIssue[]): void {
 export const RESERVED_PATHS = ['/health', '/ready', '/metrics', '/admin'] as const
 
 function checkStore (store: unknown, issues: ConfigIssue[]): void {
+  if (isObject(store) && store.kind === 'redis') checkDuration(store.timeout, ['store', 'timeout'], issues)
   if (!isObject(store) || store.kind !== 'redis' || typeof store.url !== 'string' || store.url === '') return
   const url = tryUrl(store.url)
   if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {

@@ -71,7 +71,7 @@ function substituteString (text: string, env: NodeJS.ProcessEnv, path: PathSegme
  *
  * - JUNCTION_PORT → server.port (a whole number; coerced here so the message can name the variable)
  * - JUNCTION_HOST → server.host
- * - JUNCTION_STORE_URL → store becomes { kind: redis, url }, keeping `prefix` when the file sets one
+ * - JUNCTION_STORE_URL → store becomes { kind: redis, url }, keeping `prefix`, `timeout` and `cluster` when the file sets them
  * - ADMIN_TOKEN, then JUNCTION_ADMIN_TOKEN (which wins) → admin.token
  */
 export function applyEnvOverrides (document: unknown, env: NodeJS.ProcessEnv = process.env): EnvResult {
@@ -96,8 +96,9 @@ export function applyEnvOverrides (document: unknown, env: NodeJS.ProcessEnv = p
 
   const storeUrl = nonEmpty(env.JUNCTION_STORE_URL)
   if (storeUrl !== undefined) {
-    const prefix = isPlainObject(doc.store) && doc.store.kind === 'redis' ? doc.store.prefix : undefined
-    doc.store = prefix === undefined ? { kind: 'redis', url: storeUrl } : { kind: 'redis', url: storeUrl, prefix }
+    // The file's other Redis settings (prefix, timeout, cluster) stay; only the URL is replaced.
+    const kept = isPlainObject(doc.store) && doc.store.kind === 'redis' ? doc.store : {}
+    doc.store = { ...kept, kind: 'redis', url: storeUrl }
   }
 
   const token = nonEmpty(env.JUNCTION_ADMIN_TOKEN) ?? nonEmpty(env.ADMIN_TOKEN)

@@ -21,6 +21,7 @@ import { normaliseObservability } from './observability-block.js'
 import { normaliseComposeRoute } from './compose-route.js'
 import { normaliseCacheBlock, normaliseCacheSettings } from './cache-block.js'
 import { normaliseCircuitBreaker, normaliseHealthCheck, normaliseOverload, normaliseRetry, normaliseRouteRetry } from './resilience-block.js'
+import { resolveWorkers } from './workers.js'
 import { checkProtection, normaliseProtection, routeClaimHeaders, type ProtectionConfig } from './route-protection.js'
 
 export interface ParseOptions {
@@ -182,7 +183,8 @@ function normalise (raw: ValidConfig, source: string | undefined): GatewayConfig
       maxHeaders: raw.server.maxHeaders,
       headersTimeoutMs: duration(raw.server.headersTimeout),
       requestTimeoutMs: duration(raw.server.requestTimeout),
-      keepAliveTimeoutMs: duration(raw.server.keepAliveTimeout)
+      keepAliveTimeoutMs: duration(raw.server.keepAliveTimeout),
+      workers: resolveWorkers(raw.server.workers)
     },
     store: normaliseStore(raw.store, baseDir),
     // An empty token (e.g. `${ADMIN_TOKEN:-}`) means none: the admin API stays disabled.
@@ -208,7 +210,16 @@ function withClaimHeaders (route: RouteConfig, protection: ProtectionConfig): Ro
 }
 
 function normaliseStore (store: RawStore | undefined, baseDir: string): StoreConfig {
-  if (store?.kind === 'redis') return { kind: 'redis', url: store.url, prefix: store.prefix ?? 'junction:', ...(store.cluster === true ? { cluster: true } : {}) }
+  if (store?.kind === 'redis') {
+    return {
+      kind: 'redis',
+      url: store.url,
+      prefix: store.prefix ?? 'junction:',
+      ...(store.cluster === true ? { cluster: true } : {}),
+      // Only when set: tests compare the normalised store of configs that leave it out.
+      ...(store.timeout === undefined ? {} : { timeoutMs: duration(store.timeout) })
+    }
+  }
   return { kind: 'embedded', dir: resolve(baseDir, store?.dir ?? './data'), fsync: store?.fsync ?? 'batch' }
 }
 

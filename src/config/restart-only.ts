@@ -18,7 +18,9 @@ const SERVER_KEYS: ReadonlyArray<readonly [string, keyof ServerConfig]> = [
   ['headersTimeout', 'headersTimeoutMs'],
   ['requestTimeout', 'requestTimeoutMs'],
   ['keepAliveTimeout', 'keepAliveTimeoutMs'],
-  ['shutdownTimeout', 'shutdownTimeoutMs']
+  ['shutdownTimeout', 'shutdownTimeoutMs'],
+  // The processes sharing the port are forked at start.
+  ['workers', 'workers']
 ]
 
 const RESTART = 'takes effect only on restart; the running value is kept'

@@ -76,7 +76,15 @@ export const ServerSchema = Type.Object({
   headersTimeout: Type.Optional(duration('How long a client may take to send the request line and headers; slower gets 408 and the connection is closed (slowloris). Default 10s.', '10s')),
   requestTimeout: Type.Optional(duration('How long a client may take to send a whole request, body included; slower gets 408. At least headersTimeout. Default 60s.', '60s')),
   keepAliveTimeout: Type.Optional(duration('How long an idle client connection is kept open between requests. Keep it above the idle timeout of a proxy in front (nginx upstream keepalive_timeout, a load balancer\'s idle timeout), so the proxy closes first. Default 72s.', '72s')),
-  overload: Type.Optional(OverloadSchema)
+  overload: Type.Optional(OverloadSchema),
+  workers: Type.Optional(Type.Unsafe<number | string>({
+    type: ['integer', 'string'],
+    minimum: 1,
+    maximum: 256,
+    default: 1,
+    examples: [2, 'auto'],
+    description: 'How many processes serve the port (node:cluster): a number, or "auto" for one per CPU. More than 1 needs store kind redis (the embedded store has one writer). A worker that dies is replaced; SIGTERM drains every worker. Default 1.'
+  }))
 }, { additionalProperties: false, default: {}, description: 'The HTTP listener. Every key is optional.' })
 
 const EmbeddedStoreSchema = Type.Object({
@@ -89,7 +97,8 @@ const RedisStoreSchema = Type.Object({
   kind: Type.Literal('redis', { description: 'Keep state in Redis, so several gateway instances share it.' }),
   url: NonEmptyString('Redis connection URL, e.g. redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0. Env override: JUNCTION_STORE_URL.'),
   prefix: Type.Optional(NonEmptyString('Prefix of every key Junction writes. Default "junction:".')),
-  cluster: Type.Optional(Type.Boolean({ description: 'true: url is one node of a Redis Cluster; the others are discovered from it. Default false.' }))
+  cluster: Type.Optional(Type.Boolean({ description: 'true: url is one node of a Redis Cluster; the others are discovered from it. Default false.' })),
+  timeout: Type.Optional(duration('How long one Redis command may take before it fails. While Redis is unreachable, cached routes pass requests through (X-Cache: BYPASS), write routes answer 503 and /ready 503, each within this time at most. Keep it well above the slowest Redis answer under load: a command that times out counts as failed (an outbox delivery is then retried; dependents deduplicate). Default 2s.'))
 }, { additionalProperties: false, description: 'A Redis (or Redis Cluster) store, shared by several gateway instances.' })
 
 /** Store kinds, in the order of the StoreSchema branches (the validator relies on it). */

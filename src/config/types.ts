@@ -39,6 +39,8 @@ export interface ServerConfig {
   readonly requestTimeoutMs: number
   /** How long an idle client connection is kept. */
   readonly keepAliveTimeoutMs: number
+  /** Processes serving the port (`auto` resolved to the CPU count); more than 1 only with the Redis store. */
+  readonly workers: number
 }
 
 export interface EmbeddedStoreConfig {
@@ -56,6 +58,8 @@ export interface RedisStoreConfig {
   readonly prefix: string
   /** `url` is a seed node of a Redis Cluster (default false). */
   readonly cluster?: boolean
+  /** How long one command may take (ioredis commandTimeout); default 2000. */
+  readonly timeoutMs?: number
 }
 
 export type StoreConfig = EmbeddedStoreConfig | RedisStoreConfig

@@ -108,7 +108,7 @@ export class RedisWindows implements WindowCounters {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: 1000,
+      commandTimeout: config.timeoutMs ?? 1000,
       connectTimeout: connectTimeoutMs
     }
     let redis: Redis | Cluster

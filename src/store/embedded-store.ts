@@ -903,6 +903,10 @@ export class EmbeddedStore implements Store {
 
   // --- lifecycle -------------------------------------------------------------------------
 
+  available (): boolean {
+    return !this.closed && this.journal.broken === undefined
+  }
+
   async ping (): Promise<void> {
     this.assertOpen()
     const failure = this.journal.broken

@@ -33,6 +33,17 @@
  * Pub/sub uses a second connection, created on the first subscribe (a subscribed
  * connection cannot run other commands).
  *
+ * Outages (docs/deployment.md, "When Redis is down"): every command fails within
+ * `store.timeout` instead of waiting for Redis. ioredis' `commandTimeout` bounds a command
+ * sent to a Redis that does not answer (SIGSTOP, a network partition: the socket stays
+ * open); `enableOfflineQueue: false` fails a command issued while disconnected at once
+ * instead of queueing it until Redis returns (the caller's answer would otherwise wait for
+ * the outage). A heartbeat PING every `HEARTBEAT_MS` plus ioredis' connection events keep
+ * `available()` current, so the cache bypasses Redis and write routes refuse at once while
+ * it is away, and both resume by themselves when it answers again (ioredis reconnects on
+ * its own, `retryStrategy` below). Pub/sub keeps its offline queue: its subscriptions are
+ * re-established by ioredis on reconnection.
+ *
  * On a cluster, pub/sub is sharded (SPUBLISH/SSUBSCRIBE, Redis ≥ 7.0): the channel lives
  * on the master owning its slot, like a key. Classic PUBLISH on a cluster reaches a
  * subscriber on another node over the cluster bus, after PUBLISH has returned; a cache
@@ -68,10 +79,14 @@ export interface RedisStoreOptions {
 const IDLE_CONSUMER_MS = 10 * 60_000
 
 const GROUP = 'junction'
+/** store.timeout's default: how long one command may wait for Redis. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
 /** Ids per ack (members per add-to-set) script call: Lua's unpack() has a stack limit of a few thousand values. */
 const ACK_CHUNK = 1000
 const STREAM_ID = /^\d+-\d+$/
 const PING_TIMEOUT_MS = 2000
+/** How often `available()` is re-checked with a PING (bounded by the command timeout). */
+const HEARTBEAT_MS = 500
 
 /** Lua: moves up to 1000 due delayed entries (KEYS[2]) to the stream (KEYS[1]). */
 const PROMOTE_LUA = `
@@ -300,6 +315,9 @@ export class RedisStore implements Store {
   private readonly consumersSweptAt = new Map<string, number>()
   /** Streams whose consumer group a claim of this store has seen at work (no need to create it). */
   private readonly groupsSeen = new Set<string>()
+  private heartbeat: NodeJS.Timeout | undefined
+  /** False after a heartbeat PING failed (Redis connected but not answering), until one succeeds. */
+  private answering = true
 
   private constructor (
     private readonly redis: ScriptedRedis,
@@ -315,11 +333,14 @@ export class RedisStore implements Store {
     const timeoutMs = opts.connectTimeoutMs ?? 5000
     const onError = opts.onError ?? (() => {})
     let lastError: Error | undefined
+    const commandTimeout = config.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
     const connection: RedisOptions = {
       lazyConnect: true,
       connectTimeout: timeoutMs,
-      // Fail requests fast while Redis is away rather than queueing them for long.
+      // Fail requests fast while Redis is away rather than queueing them for long (see the header).
       maxRetriesPerRequest: 2,
+      commandTimeout,
+      enableOfflineQueue: false,
       enableAutoPipelining: true,
       retryStrategy: times => Math.min(50 * times, 1000)
     }
@@ -331,7 +352,7 @@ export class RedisStore implements Store {
         lazyConnect: true,
         enableAutoPipelining: true,
         clusterRetryStrategy: times => Math.min(50 * times, 1000),
-        redisOptions: { ...options, connectTimeout: timeoutMs, maxRetriesPerRequest: 2 }
+        redisOptions: { ...options, connectTimeout: timeoutMs, maxRetriesPerRequest: 2, commandTimeout }
       })
     } else {
       redis = new Redis(config.url, connection)
@@ -369,7 +390,25 @@ export class RedisStore implements Store {
       clearTimeout(timer)
     }
     // Cluster and Redis share every command used here; the type is Redis's for brevity.
-    return new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError, cluster, Math.max(1, Math.floor(opts.idleConsumerMs ?? IDLE_CONSUMER_MS)))
+    const store = new RedisStore(redis as unknown as ScriptedRedis, config.prefix, safeUrl, onError, cluster, Math.max(1, Math.floor(opts.idleConsumerMs ?? IDLE_CONSUMER_MS)))
+    store.startHeartbeat()
+    return store
+  }
+
+  /** Keeps `answering` current: cleared by a failed PING, set again by the next one that succeeds. */
+  private startHeartbeat (): void {
+    let inFlight = false
+    this.heartbeat = setInterval(() => {
+      if (inFlight || this.redis.status !== 'ready') return
+      inFlight = true
+      this.redis.ping().then(() => { this.answering = true }, () => { this.answering = false })
+        .finally(() => { inFlight = false })
+    }, HEARTBEAT_MS)
+    this.heartbeat.unref()
+  }
+
+  available (): boolean {
+    return this.answering && this.redis.status === 'ready'
   }
 
   private key (key: string): string {
@@ -615,10 +654,12 @@ export class RedisStore implements Store {
 
   private subscriber (): Redis | Cluster {
     if (this.sub === undefined) {
-      // A cluster's sharded subscribers: one connection per master, following slot moves.
+      // A cluster's sharded subscribers: one connection per master, following slot moves
+      // (a Cluster keeps its default offline queue). A single server's subscriber keeps its
+      // offline queue: SUBSCRIBE is issued before the new connection is up.
       const sub = this.cluster
         ? (this.redis as unknown as Cluster).duplicate([], { shardedSubscribers: true })
-        : this.redis.duplicate()
+        : this.redis.duplicate({ enableOfflineQueue: true })
       sub.on('error', (err: Error) => { this.onError(err) })
       sub.on(this.cluster ? 'smessage' : 'message', (channel: string, message: string) => {
         for (const { handler } of [...(this.handlers.get(channel) ?? [])]) {
@@ -654,6 +695,7 @@ export class RedisStore implements Store {
 
   close (): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.heartbeat)
       this.handlers.clear()
       await Promise.all([this.redis, this.sub].map(conn => conn === undefined ? undefined : quit(conn)))
     })()

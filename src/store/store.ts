@@ -158,6 +158,12 @@ export interface Store {
 
   /** Resolves when the store can serve requests, rejects with the reason otherwise. */
   ping (): Promise<void>
+  /**
+   * False while the store is known to be unreachable (Redis disconnected, or not answering
+   * its heartbeat); true otherwise. Synchronous and cheap: the cache bypasses the store and
+   * write routes refuse at once on false, rather than each request waiting for a timeout.
+   */
+  available (): boolean
   /** Flushes what must be durable and releases every resource. */
   close (): Promise<void>
 }

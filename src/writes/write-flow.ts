@@ -20,7 +20,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { errors } from '../errors.js'
 import type { Outbox } from '../outbox/types.js'
-import type { DurableQueue } from '../store/store.js'
+import type { DurableQueue, Store } from '../store/store.js'
 import type { Upstreams } from '../upstream/service-pool.js'
 import { createdId as findCreatedId } from '../versioning/entity.js'
 import { extractVersion, versionFromEtag } from '../versioning/version.js'
@@ -56,7 +56,12 @@ export interface WriteAnswer {
   readonly version?: number
 }
 
+/** Retry-After of a write refused while the store is unreachable. */
+const STORE_RETRY_AFTER_S = 1
+
 export interface WriteFlowDeps {
+  /** Whether the store is up: a write is refused at once while it is known to be down. */
+  readonly store: Pick<Store, 'kind' | 'available'>
   readonly intents: DurableQueue
   readonly outbox: Outbox
   readonly upstreams: Upstreams
@@ -80,6 +85,9 @@ export class WriteFlow {
     const ifMatch = ifMatchProblem(req.headers['if-match'])
     if (ifMatch !== undefined) throw ifMatch
 
+    // Known to be down: refuse before any work, rather than after the store's timeout.
+    if (!this.#deps.store.available()) throw errors.storeUnavailable(this.#deps.store.kind, STORE_RETRY_AFTER_S)
+
     const ownerPath = ownerPathOf(route, req.params)
     // POST: the client may name the id in its body; recovery can then find the entity even if the answer is lost.
     // Client-written: a hint that could not be a path segment (`..`) is no hint.
@@ -102,7 +110,7 @@ export class WriteFlow {
       }))
     } catch (err) {
       // Nothing was sent to the owner: refusing is safe, and better than a write without its safety net.
-      throw errors.notReady('Junction cannot record the write (its store is unavailable); nothing was written. Retry later.', err)
+      throw errors.storeUnavailable(this.#deps.store.kind, STORE_RETRY_AFTER_S, err)
     }
 
     let answer: ServiceAnswer

@@ -31,6 +31,8 @@ export interface RedisServer {
   kill (signal?: NodeJS.Signals): Promise<void>
   /** Starts the server again on the same port and directory (after kill()). */
   restart (): Promise<void>
+  /** Sends a signal and returns at once (SIGSTOP / SIGCONT: a server that hangs, then resumes). */
+  signal (signal: NodeJS.Signals): void
 }
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -159,6 +161,9 @@ export async function startRedis (t?: Teardown, opts: RedisServerOptions = {}): 
     await launch()
   }
 
-  t?.teardown(stop)
-  return { url: `redis://127.0.0.1:${port}`, port, dir, stop, kill, restart }
+  const signal = (sig: NodeJS.Signals): void => { child?.kill(sig) }
+
+  // A stopped server ignores SIGTERM until continued: stop() must not wait 5 s for it.
+  t?.teardown(async () => { child?.kill('SIGCONT'); await stop() })
+  return { url: `redis://127.0.0.1:${port}`, port, dir, stop, kill, restart, signal }
 }
