@@ -107,7 +107,9 @@ t.test('dashboard', { timeout: 120_000 }, async t => {
     t.match(await page.textContent('article[data-dependent="orders"] dd.dead'), '1')
 
     // The panel refreshes itself: the lag chart appears once the sampler has two samples.
-    await page.waitForSelector('article[data-dependent="orders"] svg polyline.oldest')
+    // 'attached', not 'visible': with nothing pending the line is flat at zero, a box of no height.
+    await page.waitForSelector('article[data-dependent="orders"] svg polyline.oldest', { state: 'attached' })
+    t.ok((await page.getAttribute('article[data-dependent="orders"] svg polyline.oldest', 'points'))?.includes(' '), 'the chart has two points or more')
 
     const seenBefore = dependent.seen.length
     healthy.value = true

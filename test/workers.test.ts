@@ -44,7 +44,7 @@ function servingPids (gw: RunningGateway, path: string): Set<number> {
 }
 
 function listeningPids (gw: RunningGateway): number[] {
-  return gw.output().split('\n').filter(line => line.includes('"Server listening at')).map(line => JSON.parse(line).pid as number)
+  return gw.output().split('\n').filter(line => line.includes('"msg":"listening at ')).map(line => JSON.parse(line).pid as number)
 }
 
 async function until (check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {

@@ -33,7 +33,9 @@ t.test('Redis killed and restarted mid-burst: the copies converge', async t => {
   })
   await outage
   t.comment(`${result.ok} writes acknowledged, ${result.failed} refused or failed, in ${result.ms} ms`)
-  t.ok(result.ok > 1000, 'the gateway kept serving writes around the outage')
+  // While Redis is down writes are refused (503, nothing acknowledged without a durable
+  // outbox entry); once it is back they are acknowledged again.
+  t.ok(result.ok > killAt, `writes were acknowledged again after Redis came back (${result.ok} > ${killAt})`)
   const done = Date.now()
   t.ok(await eventually(async () => divergent(demo, entities).length === 0, 40_000), `every copy converges (divergent: ${divergent(demo, entities).join(',')})`)
   t.comment(`converged ${Date.now() - done} ms after the burst`)

@@ -212,7 +212,8 @@ export class ResponseCache {
    */
   hit (req: CacheRequest): CacheResult | undefined {
     const rule = requestRule(req.method, req.headers, req.policy)
-    if (!rule.use) return undefined
+    // Store down: serve() bypasses both tiers (see there).
+    if (!rule.use || !this.store.available()) return undefined
     const local = this.l1.get(req.key)
     if (local !== undefined && Date.now() < local.freshUntil && (!rule.authorized || local.authorizedOk) &&
       this.tagIndex.currentIfKnown(local.tags, local.stamp) === true) {
