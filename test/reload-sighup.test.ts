@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { startOrigin } from './support/origin.js'
+import { startHeldOrigin } from './support/held-origin.js'
 import { startCliGateway } from './support/cli.js'
 import { eventually } from './support/writes.js'
 
@@ -20,14 +21,7 @@ async function get (url: string): Promise<{ status: number, text: string }> {
 t.test('SIGHUP reloads the file: new route live, old route gone, the request in flight completes', { timeout: 120_000 }, async t => {
   const a = await startOrigin(t, (req, res) => { res.end(`a ${req.url ?? ''}`) })
   const b = await startOrigin(t, (req, res) => { res.end(`b ${req.url ?? ''}`) })
-  let release: () => void = () => {}
-  const released = new Promise<void>(resolve => { release = resolve })
-  let arrived: () => void = () => {}
-  const slowArrived = new Promise<void>(resolve => { arrived = resolve })
-  const slow = await startOrigin(t, (_req, res) => {
-    arrived()
-    released.then(() => res.end('slow done'), () => {})
-  })
+  const slow = await startHeldOrigin(t)
   const gw = await startCliGateway(t, `
 services:
   a: { urls: ["${a.url}"] }
@@ -41,7 +35,7 @@ routes:
   t.equal((await get(`${gw.url}/old/1`)).text, 'a /old/1')
 
   const inFlight = get(`${gw.url}/slow/1`)
-  await slowArrived
+  await slow.arrived
   await writeFile(file, `${storeLine}
 services:
   b: { urls: ["${b.url}"] }
@@ -56,7 +50,7 @@ routes:
   t.equal((await get(`${gw.url}/old/1`)).status, 404, 'the old route is gone')
   t.equal(gw.child.exitCode, null, 'still running: SIGHUP does not stop it')
 
-  release()
+  slow.release()
   t.same(await inFlight, { status: 200, text: 'slow done' }, 'the request in flight across the reload completed')
   t.match(gw.output(), /config reloaded/)
 

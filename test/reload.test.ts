@@ -14,6 +14,7 @@ import { ConfigError } from '../src/config/config-error.js'
 import { loadConfig } from '../src/config/load.js'
 import { GatewayHost } from '../src/gateway-host.js'
 import { startOrigin } from './support/origin.js'
+import { startHeldOrigin } from './support/held-origin.js'
 import { tempDir } from './support/gateway.js'
 import { startRedis } from './support/redis-server.js'
 import { call, eventually, startDemo, writeConfig } from './support/writes.js'
@@ -63,14 +64,7 @@ async function get (url: string): Promise<{ status: number, text: string }> {
 t.test('POST /admin/reload switches routes and services; a request in flight finishes on the old config', async t => {
   const a = await startOrigin(t, (req, res) => { res.end(`a ${req.url ?? ''}`) })
   const b = await startOrigin(t, (req, res) => { res.end(`b ${req.url ?? ''}`) })
-  let release: () => void = () => {}
-  const released = new Promise<void>(resolve => { release = resolve })
-  let arrived: () => void = () => {}
-  const slowArrived = new Promise<void>(resolve => { arrived = resolve })
-  const slow = await startOrigin(t, (_req, res) => {
-    arrived()
-    released.then(() => res.end('slow done'), () => {})
-  })
+  const slow = await startHeldOrigin(t)
   const gw = await startHost(t, `
 services:
   a: { urls: ["${a.url}"] }
@@ -86,7 +80,7 @@ routes:
   await unauthorized.body.dump()
 
   const inFlight = get(`${gw.url}/slow/1`)
-  await slowArrived
+  await slow.arrived
   const first = gw.host.app
 
   await writeFile(gw.file, withBase(gw.dir, `
@@ -105,7 +99,7 @@ routes:
   t.equal(gone.status, 404, 'the old route is gone')
   t.match(JSON.parse(gone.text), { code: 'JUNCTION_NOT_FOUND' })
 
-  release()
+  slow.release()
   t.same(await inFlight, { status: 200, text: 'slow done' }, 'the request in flight on the old config completed')
   await gw.host.retired()
   t.ok(first.upstreams !== gw.host.app.upstreams, 'the old generation had its own pools')
