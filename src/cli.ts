@@ -11,6 +11,7 @@ import closeWithGrace from 'close-with-grace'
 import { ConfigError } from './config/config-error.js'
 import { loadConfig } from './config/load.js'
 import { formatRouteTable } from './config/route-table.js'
+import { writeRouteWarnings } from './config/write-route.js'
 import type { GatewayConfig } from './config/types.js'
 import { SHUTDOWN_MESSAGE } from './server/shutdown-message.js'
 
@@ -41,6 +42,7 @@ async function check (file: string): Promise<void> {
   const config = await load(file)
   const workers = config.server.workers > 1 ? ` (${config.server.workers} worker processes)` : ''
   process.stdout.write(`${file} is valid${workers}.\n\n${formatRouteTable(config)}\n`)
+  for (const warning of writeRouteWarnings(config.routes)) process.stderr.write(`warning: ${warning}\n`)
 }
 
 async function start (file: string): Promise<void> {

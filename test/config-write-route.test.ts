@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parseConfig, loadConfig } from '../src/config/load.js'
 import { formatRouteTable } from '../src/config/route-table.js'
+import { writeRouteWarnings } from '../src/config/write-route.js'
+import { runCli } from './support/cli.js'
 import { tempDir } from './support/gateway.js'
 import { refusal } from './support/config-problems.js'
 
@@ -43,7 +45,7 @@ t.test('the issue\'s example normalises to a WriteRouteConfig and shows in the r
     index: 1,
     method: 'PUT',
     path: '/api/users/:id',
-    owner: { service: 'users', path: '/users/{params.id}', version: { kind: 'etag' } },
+    owner: { service: 'users', path: '/users/{params.id}', version: { kind: 'etag' }, idempotencyKey: false },
     requireIfMatch: true,
     propagate: [
       { service: 'orders', path: '/customers/{params.id}', pick: ['id', 'name', 'email'] },
@@ -220,4 +222,49 @@ t.test('a copy may name its own version header; it must be a header name the del
     'routes[1].write.propagate[1].versionHeader: "Content-Type" is a header the delivery or its connection already uses; choose a header of its own, e.g. X-Copy-Version',
     'routes[2].write.propagate[0].versionHeader: "idempotency-key" is a header the delivery or its connection already uses; choose a header of its own, e.g. X-Copy-Version'
   ])
+})
+
+t.test('write.owner.idempotencyKey: post: routes only; junction check warns about POST routes without it', async t => {
+  const config = parseConfig(SERVICES + `  - post: /api/users
+    write:
+      owner: { service: users, path: /users, version: { etag: true }, idempotencyKey: true }
+      propagate: [{ service: orders, path: "/customers/{id}" }]
+  - post: /api/orders
+    write:
+      owner: { service: orders, path: /orders, version: { etag: true } }
+`, { env: {} })
+  const [, declared, plain] = config.routes
+  t.equal(declared?.kind === 'write' && declared.owner.idempotencyKey, true)
+  t.equal(plain?.kind === 'write' && plain.owner.idempotencyKey, false, 'default false')
+  t.same(writeRouteWarnings(config.routes), [
+    'routes[2].write.owner: POST /api/orders is not crash-safe: if Junction stops between the owner\'s commit and the outbox record, the created entity reaches its copies only at its next write. If "orders" honours Idempotency-Key, set idempotencyKey: true (docs/versioning.md#crash-safety-intents-and-recovery)'
+  ], 'only the POST route without the declaration')
+
+  t.same(problems(`  - put: /api/users/:id
+    write:
+      owner: { service: users, path: "/users/{params.id}", version: { etag: true }, idempotencyKey: true }
+  - post: /api/users
+    write:
+      owner: { service: users, path: /users, version: { etag: true }, idempotencyKey: "yes" }
+`), [
+    'routes[1].write.owner.idempotencyKey: applies to post: routes only (it lets recovery re-send an interrupted POST to learn the id the owner created); a put: route names its entity, and recovery reads it back',
+    'routes[2].write.owner.idempotencyKey: expected a boolean (true or false), found a string ("yes")'
+  ])
+
+  const dir = await tempDir(t)
+  const file = join(dir, 'post.yaml')
+  await writeFile(file, SERVICES + `  - post: /api/orders
+    write:
+      owner: { service: orders, path: /orders, version: { etag: true } }
+`)
+  const warned = await runCli(['check', file])
+  t.equal(warned.code, 0, 'a warning, not an error')
+  t.match(warned.stderr, /^warning: routes\[1\]\.write\.owner: POST \/api\/orders is not crash-safe/m)
+  await writeFile(file, SERVICES + `  - post: /api/orders
+    write:
+      owner: { service: orders, path: /orders, version: { etag: true }, idempotencyKey: true }
+`)
+  const quiet = await runCli(['check', file])
+  t.equal(quiet.code, 0)
+  t.equal(quiet.stderr, '', 'no warning once the owner is declared to honour Idempotency-Key')
 })

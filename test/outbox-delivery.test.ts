@@ -111,6 +111,32 @@ for (const kind of [embeddedKind(root), redisKind(redis.url)] as StoreKind[]) {
       t.ok(new Set(dependent.seen.map(r => r.headers['idempotency-key'])).size === 1, 'the same idempotency key on every attempt')
     })
 
+    t.test('oldestAgeMs counts deliveries waiting in backoff, and drops to 0 once delivered', async t => {
+      const { dependent, outbox, events } = await setup(t, { baseBackoffMs: 200, maxBackoffMs: 400 })
+      let failing = true
+      dependent.behaviour = () => failing ? { status: 503 } : undefined
+      await outbox.enqueue([delivery('11', 1), delivery('12', 1)])
+      const enqueued = Date.now()
+      // Every entry in backoff, none ready or in flight: the age is the retries' alone.
+      const inBackoff = async (): Promise<boolean> => {
+        const [s] = await outbox.stats()
+        return s !== undefined && s.retrying === 2 && s.pending === 0 && s.inFlight === 0 && dependent.seen.length >= 4
+      }
+      await until('both in backoff after a few attempts', inBackoff)
+      const before = Date.now()
+      const [stats] = await outbox.stats()
+      t.equal(stats?.retrying, 2)
+      t.ok((stats?.oldestAgeMs ?? 0) >= before - enqueued, `the age counts from the first enqueue (${stats?.oldestAgeMs} ms, at least ${before - enqueued})`)
+      await until('a later reading is older', async () => {
+        const [later] = await outbox.stats()
+        return (later?.oldestAgeMs ?? 0) > (stats?.oldestAgeMs ?? 0)
+      })
+      failing = false
+      await until('delivered', () => events.length === 2, 5000)
+      t.same(events.map(e => e.outcome), ['delivered', 'delivered'])
+      t.match((await outbox.stats())[0], { pending: 0, inFlight: 0, retrying: 0, oldestAgeMs: 0 }, 'nothing undelivered: 0')
+    })
+
     t.test('Retry-After is honoured', async t => {
       const { dependent, outbox, events } = await setup(t)
       let first = true

@@ -272,6 +272,26 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.same((await q.claim('c', { count: 1, visibilityMs: 10_000 })).map(e => e.fields), [{}], 'an empty delayed entry round-trips')
   })
 
+  test('queue: a delayed append with since counts in oldestSince until acknowledged, across its promotion', async (t, store) => {
+    const q = store.queue('since')
+    await q.append({ n: 'plain' })
+    t.equal((await q.stats()).oldestSince, undefined, 'no entry with a since: absent')
+    const first = await q.claim('c', { count: 10, visibilityMs: 10_000 })
+    await q.ack(first.map(e => e.id))
+    const since = Date.now() - 60_000
+    await q.append({ n: 'retry' }, { delayMs: 150, since })
+    await q.append({ n: 'younger' }, { delayMs: 100, since: since + 1000 })
+    t.match(await q.stats(), { delayed: 2, oldestSince: since }, 'while delayed')
+    await sleep(250)
+    const due = await q.claim('c', { count: 10, visibilityMs: 10_000 })
+    t.same(due.map(e => e.fields.n).sort(), ['retry', 'younger'])
+    t.match(await q.stats(), { delayed: 0, inFlight: 2, oldestSince: since }, 'once handed out, still counted')
+    await q.ack(due.filter(e => e.fields.n === 'retry').map(e => e.id))
+    t.match(await q.stats(), { inFlight: 1, oldestSince: since + 1000 }, 'the acknowledged one no longer counts')
+    await q.ack(due.map(e => e.id))
+    t.same(await q.stats(), { length: 0, inFlight: 0, delayed: 0, oldestAt: undefined }, 'all acknowledged: absent again')
+  })
+
   test('queue: peek and get list entries without handing them out', async (t, store) => {
     const q = store.queue('peek')
     t.same(await q.peek({ count: 10 }), [])

@@ -101,7 +101,7 @@ function dependentSection (d: DependentView): string {
     : `<button type="button" data-action="replay-all" data-dependent="${name}">Replay all ${d.dead}</button> <button type="button" data-action="discard-all" data-dependent="${name}">Discard all ${d.dead}</button>`
   return `<article class="dependent" data-dependent="${name}">
 <h3>${name}</h3>
-<dl class="counters"><dt>Pending</dt><dd class="pending">${d.pending}</dd><dt>In flight</dt><dd>${d.inFlight}</dd><dt>Retrying</dt><dd>${d.retrying}</dd><dt>Dead</dt><dd class="dead">${d.dead}</dd><dt>Oldest waiting</dt><dd>${d.oldestAgeMs} ms</dd><dt>Last lag</dt><dd>${lag}</dd></dl>
+<dl class="counters"><dt>Pending</dt><dd class="pending">${d.pending}</dd><dt>In flight</dt><dd>${d.inFlight}</dd><dt>Retrying</dt><dd>${d.retrying}</dd><dt>Dead</dt><dd class="dead">${d.dead}</dd><dt>Oldest undelivered</dt><dd>${d.oldestAgeMs} ms</dd><dt>Last lag</dt><dd>${lag}</dd></dl>
 ${lagChart(d.history)}
 <h4>Dead letters</h4>
 ${d.deadLetters.length === 0 ? '<p class="no-dead">No dead letters.</p>' : `<p>${bulk}</p>\n${deadTable(d.dependent, d.deadLetters)}${d.moreDead ? `\n<p>Showing the oldest ${d.deadLetters.length} of ${d.dead}; GET /admin/outbox/${name}/dead pages through all.</p>` : ''}`}
@@ -123,7 +123,7 @@ const W = 600
 const H = 120
 
 /**
- * The lag chart: an inline SVG (no script, no library) of the oldest waiting entry's age
+ * The lag chart: an inline SVG (no script, no library) of the oldest undelivered entry's age (retries included)
  * and the last delivery's lag, one point per sample, scaled to the largest value shown.
  */
 export function lagChart (samples: readonly LagSample[]): string {

@@ -47,7 +47,10 @@ const OwnerSchema = Type.Object({
   version: Type.Object({
     etag: Type.Optional(Type.Boolean({ description: 'true: the version is the integer in the owner\'s ETag ("7" or W/"7").' })),
     field: Type.Optional(NonEmptyString('The version is this integer field of the owner\'s JSON body, e.g. version.'))
-  }, { additionalProperties: false, description: 'Where the owner puts the entity\'s integer version: exactly one of { etag: true } or { field: <name> }.' })
+  }, { additionalProperties: false, description: 'Where the owner puts the entity\'s integer version: exactly one of { etag: true } or { field: <name> }.' }),
+  idempotencyKey: Type.Optional(Type.Boolean({
+    description: 'post: routes only. true: the owner honours the Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header): a repeat of a key gets the first answer, nothing is created twice. Junction then sends a key on every POST (the client\'s own, else one of its own), keeps the body with the write\'s intent, and after a crash re-sends the POST with the same key to learn the created id: no created entity goes unpropagated. Default false.'
+  }))
 }, { additionalProperties: false, description: 'The service that owns the entity: it commits the write and numbers its versions.' })
 
 const PropagateSchema = Type.Object({
@@ -108,6 +111,8 @@ export interface WriteRouteConfig {
     /** Template, e.g. `/users/{params.id}`. */
     readonly path: string
     readonly version: VersionSource
+    /** POST routes: the owner honours Idempotency-Key, so an interrupted POST is re-sent with its key (src/writes/recovery.ts). */
+    readonly idempotencyKey: boolean
   }
   readonly requireIfMatch: boolean
   readonly propagate: ReadonlyArray<{
@@ -169,6 +174,9 @@ export function checkWriteRoutes (routes: unknown, serviceNames: readonly string
       checkServiceReference(write.owner.service, serviceNames, at('write', 'owner', 'service'), issues)
       checkPathTemplate(write.owner.path, ctx, at('write', 'owner', 'path'), issues, { allowId: false })
       checkVersion(write.owner.version, at('write', 'owner', 'version'), issues)
+      if (write.owner.idempotencyKey === true && key !== 'post') {
+        issues.push({ path: formatPath(at('write', 'owner', 'idempotencyKey')), message: `applies to post: routes only (it lets recovery re-send an interrupted POST to learn the id the owner created); a ${key}: route names its entity, and recovery reads it back` })
+      }
     }
     if (Array.isArray(write.propagate)) {
       const dependents = new Map<string, number>()
@@ -286,6 +294,21 @@ function checkVersion (version: unknown, at: PathSegment[], issues: ConfigIssue[
   }
 }
 
+/**
+ * Advice that is no error (`junction check` prints it, the config stays valid): a POST
+ * route whose owner does not declare Idempotency-Key keeps the documented crash window.
+ */
+export function writeRouteWarnings (routes: ReadonlyArray<{ readonly kind: string }>): string[] {
+  const out: string[] = []
+  for (const route of routes) {
+    if (route.kind !== 'write') continue
+    const write = route as WriteRouteConfig
+    if (write.method !== 'POST' || write.owner.idempotencyKey) continue
+    out.push(`${formatPath(['routes', write.index, 'write', 'owner'])}: POST ${write.path} is not crash-safe: if Junction stops between the owner's commit and the outbox record, the created entity reaches its copies only at its next write. If ${JSON.stringify(write.owner.service)} honours Idempotency-Key, set idempotencyKey: true (docs/versioning.md#crash-safety-intents-and-recovery)`)
+  }
+  return out
+}
+
 // ---- validate.body ----------------------------------------------------------------
 
 /** `{ $ref: "schemas/user.json" }` names a file; any other object is the schema itself. */
@@ -375,7 +398,8 @@ export function normaliseWriteRoute (route: RawWriteRoute, index: number, bodyLi
     owner: {
       service: route.write.owner.service,
       path: route.write.owner.path,
-      version: version.field !== undefined ? { kind: 'field', field: version.field } : { kind: 'etag' }
+      version: version.field !== undefined ? { kind: 'field', field: version.field } : { kind: 'etag' },
+      idempotencyKey: route.write.owner.idempotencyKey === true
     },
     requireIfMatch: route.write.requireIfMatch ?? false,
     propagate: (route.write.propagate ?? []).map(target => ({

@@ -147,13 +147,16 @@ export class StoreOutbox implements Outbox {
         this.store.queue(deadQueue(dependent)).stats(),
         this.store.get(lagKey(dependent))
       ])
+      // The oldest undelivered delivery: the oldest entry appended (never retried) or, among
+      // those re-appended for a retry or a lease wait, the oldest first enqueue (`since`).
+      const oldest = minDefined(queue.oldestAt, queue.oldestSince)
       const stats: DependentStats = {
         dependent,
         pending: Math.max(0, queue.length - queue.inFlight - queue.delayed),
         inFlight: queue.inFlight,
         retrying: queue.delayed,
         dead: dead.length,
-        oldestAgeMs: queue.oldestAt === undefined ? 0 : Math.max(0, now - queue.oldestAt)
+        oldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest)
       }
       const lagMs = lag === null ? Number.NaN : Number(lag.toString())
       return Number.isFinite(lagMs) ? { ...stats, lagMs } : stats
@@ -318,7 +321,7 @@ export class StoreOutbox implements Outbox {
       // Another worker is delivering this entity to this dependent: come back shortly
       // (durably, so nothing depends on this process staying up).
       const delay = LEASE_BUSY_RETRY_MS + Math.floor(this.random() * LEASE_BUSY_RETRY_MS)
-      await queue.append({ ...entry.fields }, { delayMs: delay })
+      await queue.append({ ...entry.fields }, { delayMs: delay, since: pending.firstAt })
       await queue.ack([entry.id])
       this.workers.get(dependent)?.wakeAt(Date.now() + delay)
       return
@@ -396,7 +399,8 @@ export class StoreOutbox implements Outbox {
           await this.bury(dependent, entryId, pending, attempts, `would exceed the maximum age of ${this.options.maxAgeMs} ms; last: ${why}`, last, ack, result)
           return
         }
-        await queue.append(encodePending({ request: pending.request, attempts, firstAt: pending.firstAt, last, lastError: result.error }), { delayMs: delay })
+        // `since`: the entry keeps counting in the dependent's oldest age while it waits (stats).
+        await queue.append(encodePending({ request: pending.request, attempts, firstAt: pending.firstAt, last, lastError: result.error }), { delayMs: delay, since: pending.firstAt })
         await ack([entryId])
         this.workers.get(dependent)?.wakeAt(Date.now() + delay)
         this.emitAttempt('retry', pending.request, attempts, result, delay)
@@ -509,4 +513,9 @@ export class StoreOutbox implements Outbox {
     }
     return count
   }
+}
+
+function minDefined (a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b
+  return b === undefined ? a : Math.min(a, b)
 }

@@ -11,7 +11,8 @@
  *   {"op":"del","k":key}                             a durable key was deleted or replaced
  *                                                    by a non-durable one
  *   {"op":"qadd","q":queue,"id":id,"f":{..},"t":ms,  queue append (fields, epoch ms; `d`: epoch
- *    "d":dueAt?}                                     ms from which a delayed entry is claimable)
+ *    "d":dueAt?,"s":since?}                          ms from which a delayed entry is claimable;
+ *                                                    `s`: its `since`, see DurableQueue.append)
  *   {"op":"qack","q":queue,"ids":[id,...]}           queue acknowledgement
  *   {"op":"qseq","q":queue,"id":id}                  snapshots only: last id issued, so ids
  *                                                    keep increasing after compaction
@@ -74,7 +75,7 @@ type JournalRecord =
   | { op: 'hdr', format: number }
   | { op: 'set', k: string, v: string, x?: number }
   | { op: 'del', k: string }
-  | { op: 'qadd', q: string, id: string, f: Record<string, string>, t: number, d?: number }
+  | { op: 'qadd', q: string, id: string, f: Record<string, string>, t: number, d?: number, s?: number }
   | { op: 'qack', q: string, ids: string[] }
   | { op: 'qseq', q: string, id: string }
 
@@ -96,6 +97,8 @@ interface QueueItem {
   at: number
   /** Epoch ms from which a delayed entry may be handed out; undefined once it may. */
   dueAt?: number | undefined
+  /** The `since` it was appended with (delayed appends only). */
+  since?: number | undefined
   deliveries: number
   /** performance.now() of the last hand-out: visibility is measured on a monotonic clock. */
   claimedAt: number
@@ -109,6 +112,8 @@ class QueueState {
   /** Entries appended with a delay and not yet due; `due` orders their deadlines. */
   readonly delayed = new Map<string, QueueItem>()
   readonly due = new ExpiryHeap()
+  /** id → since, of the unacknowledged entries appended with one: few (retries), so stats scan them. */
+  readonly since = new Map<string, number>()
   lastMs = 0
   lastSeq = -1
 
@@ -496,8 +501,8 @@ function parseRecord (raw: unknown): JournalRecord | undefined {
     case 'del': return str(r.k) ? { op: 'del', k: r.k } : undefined
     case 'qadd':
       if (!str(r.q) || !str(r.id) || !isStringRecord(r.f) || typeof r.t !== 'number') return undefined
-      if (r.d !== undefined && typeof r.d !== 'number') return undefined
-      return r.d === undefined ? { op: 'qadd', q: r.q, id: r.id, f: r.f, t: r.t } : { op: 'qadd', q: r.q, id: r.id, f: r.f, t: r.t, d: r.d }
+      if ((r.d !== undefined && typeof r.d !== 'number') || (r.s !== undefined && typeof r.s !== 'number')) return undefined
+      return { op: 'qadd', q: r.q, id: r.id, f: r.f, t: r.t, ...(r.d === undefined ? {} : { d: r.d as number }), ...(r.s === undefined ? {} : { s: r.s as number }) }
     case 'qack':
       if (!str(r.q) || !Array.isArray(r.ids) || !r.ids.every(str)) return undefined
       return { op: 'qack', q: r.q, ids: r.ids }
@@ -767,7 +772,7 @@ export class EmbeddedStore implements Store {
     }
     const raise = async (register: QueueRegister): Promise<number> => await store.setMax(local(register.key), register.value,
       register.ttlMs === undefined ? { durable: true } : { durable: true, ttlMs: register.ttlMs })
-    const appendOnly = async (fields: Record<string, string>, opts: { delayMs?: number }): Promise<string> => {
+    const appendOnly = async (fields: Record<string, string>, opts: { delayMs?: number, since?: number }): Promise<string> => {
       store.assertOpen()
       const q = state()
       const id = q.nextId()
@@ -776,7 +781,13 @@ export class EmbeddedStore implements Store {
       if (delayMs > 0) {
         const dueAt = Date.now() + delayMs
         q.addDelayed(item, dueAt)
-        await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at, d: dueAt }])
+        if (opts.since !== undefined) {
+          item.since = opts.since
+          q.since.set(id, opts.since)
+        }
+        await store.journal.append([opts.since === undefined
+          ? { op: 'qadd', q: name, id, f: { ...fields }, t: item.at, d: dueAt }
+          : { op: 'qadd', q: name, id, f: { ...fields }, t: item.at, d: dueAt, s: opts.since }])
       } else {
         q.waiting.set(id, item)
         await store.journal.append([{ op: 'qadd', q: name, id, f: { ...fields }, t: item.at }])
@@ -785,7 +796,7 @@ export class EmbeddedStore implements Store {
     }
     const queue: DurableQueue = {
       name,
-      async append (fields: Record<string, string>, opts: { delayMs?: number, raise?: QueueRegister } = {}): Promise<string> {
+      async append (fields: Record<string, string>, opts: { delayMs?: number, raise?: QueueRegister, since?: number } = {}): Promise<string> {
         if (opts.raise === undefined) return await appendOnly(fields, opts)
         const [id] = await Promise.all([appendOnly(fields, opts), raise(opts.raise)])
         return id
@@ -816,6 +827,7 @@ export class EmbeddedStore implements Store {
         const unlocked = opts.unlock === undefined ? undefined : store.deleteIfEquals(local(opts.unlock.key), opts.unlock.token)
         const q = state()
         const acked = ids.filter(id => q.inFlight.delete(id) || q.waiting.delete(id))
+        if (q.since.size > 0) for (const id of acked) q.since.delete(id)
         if (acked.length > 0) await store.journal.append([{ op: 'qack', q: name, ids: acked }])
         await unlocked
       },
@@ -838,7 +850,11 @@ export class EmbeddedStore implements Store {
         for (const item of q.inFlight.values()) {
           if (oldestAt === undefined || item.at < oldestAt) oldestAt = item.at
         }
-        return { length: q.waiting.size + q.inFlight.size + q.delayed.size, inFlight: q.inFlight.size, delayed: q.delayed.size, oldestAt }
+        const stats = { length: q.waiting.size + q.inFlight.size + q.delayed.size, inFlight: q.inFlight.size, delayed: q.delayed.size, oldestAt }
+        if (q.since.size === 0) return stats
+        let oldestSince = Infinity
+        for (const since of q.since.values()) if (since < oldestSince) oldestSince = since
+        return { ...stats, oldestSince }
       },
       async peek (opts: { count: number, after?: string }): Promise<PeekedEntry[]> {
         store.assertOpen()
@@ -1027,6 +1043,10 @@ export class EmbeddedStore implements Store {
         const q = this.replayQueue(record.q)
         q.observeId(record.id)
         const item: QueueItem = { id: record.id, fields: record.f, at: record.t, deliveries: 0, claimedAt: 0 }
+        if (record.s !== undefined) {
+          item.since = record.s
+          q.since.set(record.id, record.s)
+        }
         if (record.d !== undefined && record.d > now) q.addDelayed(item, record.d)
         else q.waiting.set(record.id, item)
         return
@@ -1036,6 +1056,7 @@ export class EmbeddedStore implements Store {
         for (const id of record.ids) {
           q.waiting.delete(id)
           q.delayed.delete(id)
+          q.since.delete(id)
         }
         return
       }
@@ -1065,9 +1086,15 @@ export class EmbeddedStore implements Store {
       if (q.lastSeq >= 0) lines.push(JSON.stringify({ op: 'qseq', q: name, id: `${q.lastMs}-${q.lastSeq}` }) + '\n')
       const items = [...q.waiting.values(), ...q.inFlight.values(), ...q.delayed.values()].sort((a, b) => compareIds(a.id, b.id))
       for (const item of items) {
-        const record = item.dueAt === undefined
-          ? { op: 'qadd', q: name, id: item.id, f: item.fields, t: item.at }
-          : { op: 'qadd', q: name, id: item.id, f: item.fields, t: item.at, d: item.dueAt }
+        const record = {
+          op: 'qadd',
+          q: name,
+          id: item.id,
+          f: item.fields,
+          t: item.at,
+          ...(item.dueAt === undefined ? {} : { d: item.dueAt }),
+          ...(item.since === undefined ? {} : { s: item.since })
+        }
         lines.push(JSON.stringify(record) + '\n')
       }
     }

@@ -88,7 +88,11 @@ const PING_TIMEOUT_MS = 2000
 /** How often `available()` is re-checked with a PING (bounded by the command timeout). */
 const HEARTBEAT_MS = 500
 
-/** Lua: moves up to 1000 due delayed entries (KEYS[2]) to the stream (KEYS[1]). */
+/**
+ * Lua: moves up to 1000 due delayed entries (KEYS[2]) to the stream (KEYS[1]). An entry
+ * appended with a `since` (KEYS[3], scored by it: member 'd:<uuid>' while delayed) is
+ * renamed there to its stream id, which the ack removes.
+ */
 const PROMOTE_LUA = `
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -98,8 +102,13 @@ for _, member in ipairs(due) do
   local b = string.find(member, '\\n', a + 1, true)
   local flat = cjson.decode(string.sub(member, b + 1))
   if #flat == 0 then flat = { '', '' } end
-  redis.call('XADD', KEYS[1], '*', unpack(flat))
+  local id = redis.call('XADD', KEYS[1], '*', unpack(flat))
   redis.call('ZREM', KEYS[2], member)
+  local since = redis.call('ZSCORE', KEYS[3], 'd:' .. string.sub(member, 1, a - 1))
+  if since then
+    redis.call('ZREM', KEYS[3], 'd:' .. string.sub(member, 1, a - 1))
+    redis.call('ZADD', KEYS[3], since, id)
+  end
 end
 `
 
@@ -154,32 +163,40 @@ end
 return out
 `
 
-/** KEYS[1] stream; ARGV group, ids... */
+/**
+ * KEYS[1] stream, KEYS[2] since set; ARGV group, ids... The ZREM is one command inside
+ * the same script (no round trip), a no-op while the set does not exist (no retries).
+ */
 const ACK_LUA = `
 -- NOGROUP when nothing was ever claimed: the XDEL alone is then the whole ack.
 redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+redis.call('ZREM', KEYS[2], unpack(ARGV, 2))
 return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 `
 
-/** KEYS[1] delayed set; ARGV delay ms, uuid, JSON fields. */
+/** KEYS[1] delayed set, KEYS[2] since set; ARGV delay ms, uuid, JSON fields, since (epoch ms) or ''. */
 const APPEND_DELAYED_LUA = `
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZADD', KEYS[1], nowMs + tonumber(ARGV[1]), ARGV[2] .. '\\n' .. nowMs .. '\\n' .. ARGV[3])
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], 'd:' .. ARGV[2]) end
 return 1
 `
 
-/** KEYS[1] stream, KEYS[2] delayed set; ARGV group. Returns {length, in flight, oldest id or nil, delayed}. */
+/** KEYS[1] stream, KEYS[2] delayed set, KEYS[3] since set; ARGV group. Returns {length, in flight, oldest id or nil, delayed, oldest since or nil}. */
 const STATS_LUA = PROMOTE_LUA + `
 local delayed = redis.call('ZCARD', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then return { delayed, 0, false, delayed } end
+local lowest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+local since = false
+if lowest[2] then since = lowest[2] end
+if redis.call('EXISTS', KEYS[1]) == 0 then return { delayed, 0, false, delayed, since } end
 local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1])
 local inFlight = 0
 if type(pending) == 'table' and not pending.err then inFlight = pending[1] end
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 local oldest = false
 if first[1] then oldest = first[1][1] end
-return { redis.call('XLEN', KEYS[1]) + delayed, inFlight, oldest, delayed }
+return { redis.call('XLEN', KEYS[1]) + delayed, inFlight, oldest, delayed, since }
 `
 
 /** Lua: raises the integer at `key` to at least `value` (ttl ms or ''); returns the result as a string. */
@@ -224,11 +241,12 @@ if ARGV[3] == '1' then value = redis.call('GET', KEYS[2]) end
 return { locked and 1 or 0, value }
 `
 
-/** KEYS[1] stream, KEYS[2] a lock of the queue; ARGV group, token, ids... Releases the lock if still the token's, then acks. */
+/** KEYS[1] stream, KEYS[2] a lock of the queue, KEYS[3] since set; ARGV group, token, ids... Releases the lock if still the token's, then acks. */
 const UNLOCK_ACK_LUA = `
 if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 if #ARGV < 3 then return 0 end
 redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
+redis.call('ZREM', KEYS[3], unpack(ARGV, 3))
 return redis.call('XDEL', KEYS[1], unpack(ARGV, 3))
 `
 
@@ -253,17 +271,17 @@ return 0
 `
 
 interface ScriptCommands {
-  junctionClaim (stream: string, delayed: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number, makeGroup: '0' | '1'): Promise<unknown>
-  junctionAck (stream: string, group: string, ...ids: string[]): Promise<unknown>
-  junctionStats (stream: string, delayed: string, group: string): Promise<unknown>
-  junctionAppendDelayed (delayed: string, delayMs: number, uuid: string, fields: string): Promise<unknown>
+  junctionClaim (stream: string, delayed: string, since: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number, makeGroup: '0' | '1'): Promise<unknown>
+  junctionAck (stream: string, since: string, group: string, ...ids: string[]): Promise<unknown>
+  junctionStats (stream: string, delayed: string, since: string, group: string): Promise<unknown>
+  junctionAppendDelayed (delayed: string, since: string, delayMs: number, uuid: string, fields: string, sinceMs: string): Promise<unknown>
   junctionSetMax (key: string, value: string, ttlMs: string): Promise<unknown>
   junctionDeleteIfEquals (key: string, value: string): Promise<unknown>
   junctionAddToSet (key: string, ttlMs: string, ...members: string[]): Promise<unknown>
   junctionTakeSet (key: string): Promise<unknown>
   junctionAppendRaise (stream: string, register: string, value: string, ttlMs: string, ...fields: string[]): Promise<unknown>
   junctionLockRead (lock: string, register: string, token: string, ttlMs: number, read: '0' | '1'): Promise<unknown>
-  junctionUnlockAck (stream: string, lock: string, group: string, token: string, ...ids: string[]): Promise<unknown>
+  junctionUnlockAck (stream: string, lock: string, since: string, group: string, token: string, ...ids: string[]): Promise<unknown>
 }
 
 type ScriptedRedis = Redis & ScriptCommands
@@ -366,10 +384,10 @@ export class RedisStore implements Store {
       onError(err)
     })
     for (const [name, lua, numberOfKeys] of [
-      ['junctionClaim', CLAIM_LUA, 2], ['junctionAck', ACK_LUA, 1], ['junctionStats', STATS_LUA, 2],
-      ['junctionAppendDelayed', APPEND_DELAYED_LUA, 1], ['junctionSetMax', SET_MAX_LUA, 1],
+      ['junctionClaim', CLAIM_LUA, 3], ['junctionAck', ACK_LUA, 2], ['junctionStats', STATS_LUA, 3],
+      ['junctionAppendDelayed', APPEND_DELAYED_LUA, 2], ['junctionSetMax', SET_MAX_LUA, 1],
       ['junctionDeleteIfEquals', DELETE_IF_EQUALS_LUA, 1], ['junctionAddToSet', ADD_TO_SET_LUA, 1],
-      ['junctionTakeSet', TAKE_SET_LUA, 1], ['junctionAppendRaise', APPEND_RAISE_LUA, 2], ['junctionLockRead', LOCK_READ_LUA, 2], ['junctionUnlockAck', UNLOCK_ACK_LUA, 2]
+      ['junctionTakeSet', TAKE_SET_LUA, 1], ['junctionAppendRaise', APPEND_RAISE_LUA, 2], ['junctionLockRead', LOCK_READ_LUA, 2], ['junctionUnlockAck', UNLOCK_ACK_LUA, 3]
     ] as const) {
       redis.defineCommand(name, { lua, numberOfKeys })
     }
@@ -495,6 +513,8 @@ export class RedisStore implements Store {
     const store = this
     const stream = `${this.prefix}queue:{${name}}`
     const delayed = `${stream}:delayed`
+    // Entries appended with a `since`, scored by it (see PROMOTE_LUA).
+    const sinceSet = `${stream}:since`
     const peeked = (row: unknown): PeekedEntry => {
       const [id, flat] = row as [unknown, unknown]
       const fields = pairsToRecord(flat)
@@ -515,13 +535,13 @@ export class RedisStore implements Store {
     }
     return {
       name,
-      async append (fields: Record<string, string>, opts: { delayMs?: number, raise?: QueueRegister } = {}): Promise<string> {
+      async append (fields: Record<string, string>, opts: { delayMs?: number, raise?: QueueRegister, since?: number } = {}): Promise<string> {
         const flat = Object.entries(fields).flat()
         const raise = opts.raise
         if (raise !== undefined) checkRegister(raise)
         if (opts.delayMs !== undefined && opts.delayMs > 0) {
           const uuid = randomUUID()
-          const appended = redis.junctionAppendDelayed(delayed, Math.ceil(opts.delayMs), uuid, JSON.stringify(flat))
+          const appended = redis.junctionAppendDelayed(delayed, sinceSet, Math.ceil(opts.delayMs), uuid, JSON.stringify(flat), opts.since === undefined ? '' : String(Math.floor(opts.since)))
           // Issued together: applied in this order (a delayed entry is a sorted set member, the register a key).
           await Promise.all([appended, raise === undefined ? undefined : redis.junctionSetMax(local(raise.key), String(raise.value), ttlArg(raise.ttlMs))])
           return `delayed-${uuid}`
@@ -551,7 +571,7 @@ export class RedisStore implements Store {
       },
       async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
         if (opts.count < 1) return []
-        const claim = async (): Promise<unknown> => await redis.junctionClaim(stream, delayed, GROUP, consumer, Math.floor(opts.count),
+        const claim = async (): Promise<unknown> => await redis.junctionClaim(stream, delayed, sinceSet, GROUP, consumer, Math.floor(opts.count),
           Math.max(0, Math.floor(opts.visibilityMs)), store.sweepIdleConsumers(stream), store.groupsSeen.has(stream) ? '0' : '1')
         let reply: unknown
         try {
@@ -576,22 +596,23 @@ export class RedisStore implements Store {
         const unlock = opts.unlock
         if (unlock !== undefined) {
           // The unlock rides with the first chunk (or goes alone): one command for both.
-          await redis.junctionUnlockAck(stream, local(unlock.key), GROUP, unlock.token, ...valid.slice(0, ACK_CHUNK))
+          await redis.junctionUnlockAck(stream, local(unlock.key), sinceSet, GROUP, unlock.token, ...valid.slice(0, ACK_CHUNK))
         }
         for (let i = unlock === undefined ? 0 : ACK_CHUNK; i < valid.length; i += ACK_CHUNK) {
-          await redis.junctionAck(stream, GROUP, ...valid.slice(i, i + ACK_CHUNK))
+          await redis.junctionAck(stream, sinceSet, GROUP, ...valid.slice(i, i + ACK_CHUNK))
         }
       },
       async stats (): Promise<QueueStats> {
-        const reply = await redis.junctionStats(stream, delayed, GROUP)
+        const reply = await redis.junctionStats(stream, delayed, sinceSet, GROUP)
         if (!Array.isArray(reply)) throw new Error(`unexpected stats reply from ${stream}`)
-        const [length, inFlight, oldest, delayedCount] = reply as [unknown, unknown, unknown, unknown]
-        return {
+        const [length, inFlight, oldest, delayedCount, since] = reply as [unknown, unknown, unknown, unknown, unknown]
+        const stats = {
           length: Number(length),
           inFlight: Number(inFlight),
           delayed: Number(delayedCount),
           oldestAt: typeof oldest === 'string' ? idTime(oldest) : undefined
         }
+        return typeof since === 'string' ? { ...stats, oldestSince: Number(since) } : stats
       },
       async peek (opts: { count: number, after?: string }): Promise<PeekedEntry[]> {
         const count = Math.floor(opts.count)

@@ -44,6 +44,13 @@ export interface QueueStats {
   readonly delayed: number
   /** Epoch milliseconds of the oldest waiting or in-flight entry (delayed ones excluded), if any. */
   readonly oldestAt: number | undefined
+  /**
+   * The smallest `since` of the entries appended with one (delayed appends only) and not
+   * yet acknowledged, delayed or since made claimable; absent when there is none. Lets a
+   * caller that re-appends its work (retries) know the age of the oldest unfinished piece
+   * without a scan: maintained by the delayed append, its promotion and the ack.
+   */
+  readonly oldestSince?: number
 }
 
 /** An entry looked at without being handed out (`peek`, `get`). */
@@ -89,8 +96,10 @@ export interface DurableQueue {
    * delayed entry may be handed out under another id than the one returned here (Redis
    * assigns the stream id when it becomes due), and cannot be acknowledged before then.
    * With `raise`, the register is raised after the append, in the same operation.
+   * With `since` (epoch ms; delayed appends only), the entry counts in `stats().oldestSince`
+   * until it is acknowledged.
    */
-  append (fields: Record<string, string>, opts?: { delayMs?: number, raise?: QueueRegister }): Promise<string>
+  append (fields: Record<string, string>, opts?: { delayMs?: number, raise?: QueueRegister, since?: number }): Promise<string>
   /**
    * Hands out up to `count` entries to `consumer`: first entries whose holder has not
    * acknowledged them within `visibilityMs` (reclaimed), then entries never handed out.

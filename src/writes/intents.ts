@@ -7,6 +7,8 @@
  * restart, Redis shares them between instances (any instance may resolve any intent).
  */
 
+import { isUtf8 } from 'node:buffer'
+
 export const INTENT_QUEUE = 'write-intents'
 
 export interface Intent {
@@ -26,6 +28,18 @@ export interface Intent {
   readonly requestId?: string | undefined
   readonly traceparent?: string | undefined
   readonly tracestate?: string | undefined
+  /**
+   * What recovery needs to re-send a POST whose owner honours Idempotency-Key
+   * (`write.owner.idempotencyKey`): the key sent, the body and its media type. Only on
+   * such routes (others pay nothing); the body is bounded by the route's body limit.
+   */
+  readonly replay?: PostReplay | undefined
+}
+
+export interface PostReplay {
+  readonly idempotencyKey: string
+  readonly body: Buffer | undefined
+  readonly contentType: string | undefined
 }
 
 export function encodeIntent (intent: Intent): Record<string, string> {
@@ -41,12 +55,23 @@ export function encodeIntent (intent: Intent): Record<string, string> {
   if (intent.requestId !== undefined) fields.rid = intent.requestId
   if (intent.traceparent !== undefined) fields.tp = intent.traceparent
   if (intent.tracestate !== undefined) fields.ts = intent.tracestate
+  const replay = intent.replay
+  if (replay !== undefined) {
+    fields.ik = replay.idempotencyKey
+    // Byte for byte: JSON is UTF-8 text and stored as is; anything else (invalid UTF-8
+    // inside a JSON string) as base64, so the re-sent body is the one first sent.
+    if (replay.body !== undefined) {
+      if (isUtf8(replay.body)) fields.b = replay.body.toString('utf8')
+      else fields.b64 = replay.body.toString('base64')
+    }
+    if (replay.contentType !== undefined) fields.ct = replay.contentType
+  }
   return fields
 }
 
 /** Undefined for an entry that is not an intent (written by another version, or damaged). */
 export function decodeIntent (fields: Readonly<Record<string, string>>): Intent | undefined {
-  const { route, routeIndex, params, ownerPath, writeId, createdAt, entityPath, rid, tp, ts } = fields
+  const { route, routeIndex, params, ownerPath, writeId, createdAt, entityPath, rid, tp, ts, ik, b, b64, ct } = fields
   if (route === undefined || params === undefined || ownerPath === undefined || writeId === undefined || createdAt === undefined) return undefined
   let parsed: unknown
   try {
@@ -68,6 +93,9 @@ export function decodeIntent (fields: Readonly<Record<string, string>>): Intent 
     createdAt: Number.isFinite(at) ? at : 0,
     requestId: rid,
     traceparent: tp,
-    tracestate: ts
+    tracestate: ts,
+    replay: ik === undefined
+      ? undefined
+      : { idempotencyKey: ik, body: b !== undefined ? Buffer.from(b, 'utf8') : b64 !== undefined ? Buffer.from(b64, 'base64') : undefined, contentType: ct }
   }
 }

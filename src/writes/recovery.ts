@@ -5,6 +5,10 @@
  *
  * - GET the entity on the owner; for every service keeping a copy, if the owner's version
  *   is newer than the newest version ever enqueued for it (`latestEnqueued`), enqueue it;
+ * - a POST whose created id was in the lost answer: if its owner honours Idempotency-Key
+ *   (`write.owner.idempotencyKey`), re-send it with the same key and body; the owner
+ *   answers with the first result (or commits it now, once), which names the id and
+ *   version, propagated the same way. Otherwise it cannot be found: logged and dropped;
  * - 404/410 with an integer ETag: the owner says which tombstone version it holds, and
  *   that tombstone is propagated the same way. 404/410 without one: Junction cannot know
  *   the tombstone's version and does not guess (a guess below the copy's version would
@@ -25,9 +29,11 @@ import type { DurableQueue, QueueEntry } from '../store/store.js'
 import type { Upstreams } from '../upstream/service-pool.js'
 import { entityKey } from '../versioning/entity.js'
 import { extractVersion, versionFromEtag } from '../versioning/version.js'
-import { type CompiledWriteRoute, routeKey } from './compiled-route.js'
+import { createdId as findCreatedId } from '../versioning/entity.js'
+import { pathValueProblem } from '../upstream/request-target.js'
+import { type CompiledWriteRoute, entityPathOf, routeKey } from './compiled-route.js'
 import { deliveriesFor } from './deliveries.js'
-import { decodeIntent, type Intent } from './intents.js'
+import { decodeIntent, type Intent, type PostReplay } from './intents.js'
 import type { WriteLog } from './log.js'
 import { callService } from './owner-call.js'
 
@@ -48,6 +54,12 @@ const BATCH = 64
 const MAX_ROUNDS = 16
 
 export type Resolution = 'propagated' | 'current' | 'dropped' | 'retry'
+
+/** The owner's version of an entity and its representation (null: a tombstone). */
+interface OwnerState {
+  readonly version: number
+  readonly representation: Record<string, unknown> | null
+}
 
 export class IntentRecovery {
   readonly #opts: RecoveryOptions
@@ -130,48 +142,39 @@ export class IntentRecovery {
 
   /** Reads the owner's current state of the intent's entity and propagates it where it is newer. */
   async resolve (route: CompiledWriteRoute, intent: Intent): Promise<Resolution> {
-    const { outbox, upstreams, log } = this.#opts
+    const { outbox, log } = this.#opts
     const config = route.config
-    if (intent.entityPath === undefined) {
-      // A POST whose id the owner chose: the id was in the lost answer only.
-      log.warn({ route: intent.route, writeId: intent.writeId }, 'a POST was interrupted before the owner\'s answer named the created id; its copies are updated at the entity\'s next write')
-      return 'dropped'
-    }
     const service = config.owner.service
-    const read = await callService(upstreams.get(service), { method: 'GET', path: intent.entityPath, headers: { accept: 'application/json' } })
-    if (read.status >= 500) throw new Error(`owner answered ${read.status}`)
-
-    let version: number | undefined
-    let representation: Record<string, unknown> | null
-    if (read.status === 404 || read.status === 410) {
-      version = versionFromEtag(read.headers.etag)
-      if (version === undefined) {
-        log.warn({ service, path: intent.entityPath }, 'the entity is gone and the owner gives no tombstone version; copies are not told (see docs/versioning.md)')
+    let entityPath = intent.entityPath
+    let state: OwnerState | undefined
+    if (entityPath === undefined) {
+      if (intent.replay === undefined) {
+        // A POST whose id the owner chose, to an owner not declared to honour Idempotency-Key: the id was in the lost answer only.
+        log.warn({ route: intent.route, writeId: intent.writeId }, 'a POST was interrupted before the owner\'s answer named the created id; its copies are updated at the entity\'s next write (set write.owner.idempotencyKey if the owner honours Idempotency-Key)')
         return 'dropped'
       }
-      representation = null
-    } else if (read.status === 200 && isObject(read.json)) {
-      version = extractVersion(config.owner.version, read.headers, read.json)
-      if (version === undefined) {
-        log.warn({ service, path: intent.entityPath }, 'the owner\'s answer has no version; cannot propagate')
-        return 'dropped'
-      }
-      representation = read.json
-    } else {
-      log.warn({ service, path: intent.entityPath, status: read.status }, 'unexpected owner answer while resolving a write intent; dropping it')
-      return 'dropped'
+      const replayed = await this.#replayPost(route, intent, intent.replay)
+      if (replayed === undefined) return 'dropped'
+      entityPath = replayed.entityPath
+      state = replayed.state
     }
+    if (state === undefined) {
+      const read = await this.#readOwner(route, entityPath)
+      if (read === 'dropped') return 'dropped'
+      state = read
+    }
+    const { version, representation } = state
 
-    const entity = entityKey(service, intent.entityPath)
+    const entity = entityKey(service, entityPath)
     const stale = new Set<string>()
     for (const target of route.propagate) {
       const latest = await outbox.latestEnqueued(target.service, entity)
       if (latest === undefined || version > latest) stale.add(target.service)
     }
     if (stale.size === 0) return 'current'
-    const createdId = config.method === 'POST' ? decodeURIComponent(intent.entityPath.split('/').at(-1) ?? '') : undefined
+    const createdId = config.method === 'POST' ? decodeURIComponent(entityPath.split('/').at(-1) ?? '') : undefined
     const deliveries = deliveriesFor(route, {
-      entityPath: intent.entityPath,
+      entityPath,
       version,
       representation,
       params: intent.params,
@@ -184,8 +187,66 @@ export class IntentRecovery {
       trace: intent.traceparent === undefined ? undefined : { traceparent: intent.traceparent, tracestate: intent.tracestate }
     })
     await outbox.enqueue(deliveries)
-    log.info({ service, path: intent.entityPath, version, dependents: [...stale] }, 'recovered a write: propagated the owner\'s current version')
+    log.info({ service, path: entityPath, version, dependents: [...stale] }, 'recovered a write: propagated the owner\'s current version')
     return 'propagated'
+  }
+
+  /**
+   * Re-sends an interrupted POST with its Idempotency-Key and body: an owner that honours
+   * the key answers with the first result if it committed (nothing is created twice), or
+   * commits it now if the first call never arrived (the client had no answer either way).
+   * Resolves to the created entity and, when the answer carries them, its version and
+   * representation; undefined when the owner refused (logged). Throws to retry later.
+   */
+  async #replayPost (route: CompiledWriteRoute, intent: Intent, replay: PostReplay): Promise<{ entityPath: string, state: OwnerState | undefined } | undefined> {
+    const { upstreams, log } = this.#opts
+    const config = route.config
+    const service = config.owner.service
+    const headers: Record<string, string> = { accept: 'application/json', 'idempotency-key': replay.idempotencyKey }
+    if (replay.contentType !== undefined) headers['content-type'] = replay.contentType
+    const answer = await callService(upstreams.get(service), { method: 'POST', path: intent.ownerPath, headers, body: replay.body })
+    if (answer.status >= 500) throw new Error(`owner answered ${answer.status} to the re-sent POST`)
+    if (answer.status < 200 || answer.status >= 300) {
+      log.warn({ service, path: intent.ownerPath, status: answer.status, writeId: intent.writeId }, 'the owner refused a re-sent POST; nothing to propagate')
+      return undefined
+    }
+    const createdId = findCreatedId(answer.headers.location as string | undefined, answer.json)
+    if (createdId === undefined || pathValueProblem(createdId) !== undefined) {
+      log.warn({ service, path: intent.ownerPath, writeId: intent.writeId }, 'the owner\'s answer to a re-sent POST names no usable created id (Location or "id"); cannot propagate')
+      return undefined
+    }
+    const entityPath = entityPathOf(route, intent.params, createdId)
+    const version = extractVersion(config.owner.version, answer.headers, answer.json)
+    // The first answer, replayed: its version may be older than the owner's now, which only makes it superseded.
+    const state = version !== undefined && isObject(answer.json) ? { version, representation: answer.json } : undefined
+    return { entityPath, state }
+  }
+
+  /** The owner's current version and representation of an entity (null for a tombstone); 'dropped' when it cannot be had (logged). Throws to retry later. */
+  async #readOwner (route: CompiledWriteRoute, entityPath: string): Promise<OwnerState | 'dropped'> {
+    const { upstreams, log } = this.#opts
+    const config = route.config
+    const service = config.owner.service
+    const read = await callService(upstreams.get(service), { method: 'GET', path: entityPath, headers: { accept: 'application/json' } })
+    if (read.status >= 500) throw new Error(`owner answered ${read.status}`)
+    if (read.status === 404 || read.status === 410) {
+      const version = versionFromEtag(read.headers.etag)
+      if (version === undefined) {
+        log.warn({ service, path: entityPath }, 'the entity is gone and the owner gives no tombstone version; copies are not told (see docs/versioning.md)')
+        return 'dropped'
+      }
+      return { version, representation: null }
+    }
+    if (read.status === 200 && isObject(read.json)) {
+      const version = extractVersion(config.owner.version, read.headers, read.json)
+      if (version === undefined) {
+        log.warn({ service, path: entityPath }, 'the owner\'s answer has no version; cannot propagate')
+        return 'dropped'
+      }
+      return { version, representation: read.json }
+    }
+    log.warn({ service, path: entityPath, status: read.status }, 'unexpected owner answer while resolving a write intent; dropping it')
+    return 'dropped'
   }
 }
 

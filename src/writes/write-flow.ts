@@ -26,7 +26,7 @@ import { createdId as findCreatedId } from '../versioning/entity.js'
 import { extractVersion, versionFromEtag } from '../versioning/version.js'
 import { type CompiledWriteRoute, entityPathOf, ownerPathOf, routeKey } from './compiled-route.js'
 import { type Committed, deliveriesFor } from './deliveries.js'
-import { encodeIntent } from './intents.js'
+import { encodeIntent, type PostReplay } from './intents.js'
 import type { WriteLog } from './log.js'
 import { callService, certainlyNotDelivered, type ServiceAnswer } from './owner-call.js'
 import { ifMatchProblem } from './if-match.js'
@@ -89,11 +89,15 @@ export class WriteFlow {
     if (!this.#deps.store.available()) throw errors.storeUnavailable(this.#deps.store.kind, STORE_RETRY_AFTER_S)
 
     const ownerPath = ownerPathOf(route, req.params)
-    // POST: the client may name the id in its body; recovery can then find the entity even if the answer is lost.
-    // Client-written: a hint that could not be a path segment (`..`) is no hint.
-    const written = config.method === 'POST' ? findCreatedId(undefined, req.json) : undefined
-    const hintedId = written !== undefined && pathValueProblem(written) === undefined ? written : undefined
     const writeId = randomUUID()
+    // A POST to an owner that honours Idempotency-Key: the key goes with the call and the
+    // body with the intent, so recovery can re-send it and learn the created id.
+    const replay = config.method === 'POST' && config.owner.idempotencyKey ? replayOf(req, writeId) : undefined
+    // POST: the client may name the id in its body; recovery can then find the entity even if the answer is lost.
+    // Client-written: a hint that could not be a path segment (`..`) is no hint. Unused
+    // when the POST can be re-sent: the owner's answer then says which id it created.
+    const written = config.method === 'POST' && replay === undefined ? findCreatedId(undefined, req.json) : undefined
+    const hintedId = written !== undefined && pathValueProblem(written) === undefined ? written : undefined
     let intentId: string
     try {
       intentId = await this.#deps.intents.append(encodeIntent({
@@ -106,7 +110,8 @@ export class WriteFlow {
         createdAt: Date.now(),
         requestId: req.requestId,
         traceparent: req.trace?.traceparent,
-        tracestate: req.trace?.tracestate
+        tracestate: req.trace?.tracestate,
+        replay
       }))
     } catch (err) {
       // Nothing was sent to the owner: refusing is safe, and better than a write without its safety net.
@@ -115,7 +120,8 @@ export class WriteFlow {
 
     let answer: ServiceAnswer
     try {
-      answer = await callService(owner, { method: config.method as Dispatcher.HttpMethod, path: ownerPath, headers: req.headers, body: req.body })
+      const headers = replay === undefined ? req.headers : { ...req.headers, 'idempotency-key': replay.idempotencyKey }
+      answer = await callService(owner, { method: config.method as Dispatcher.HttpMethod, path: ownerPath, headers, body: req.body })
     } catch (err) {
       // A timeout or reset may hide a committed write: leave the intent, recovery reads the owner and decides.
       if (certainlyNotDelivered(err)) await this.#ack(intentId)
@@ -206,6 +212,21 @@ export class WriteFlow {
       // Harmless: recovery finds nothing newer than what was propagated and drops it.
       this.#deps.log.warn({ err, intentId }, 'could not acknowledge a write intent; recovery will resolve it')
     }
+  }
+}
+
+/**
+ * The Idempotency-Key of a POST and what re-sending it takes. The client's own key when
+ * it sent one (its retries stay recognisable by the owner, and recovery replays the same
+ * request); otherwise the write's id.
+ */
+function replayOf (req: WriteRequest, writeId: string): PostReplay {
+  const own = req.headers['idempotency-key']
+  const contentType = req.headers['content-type']
+  return {
+    idempotencyKey: typeof own === 'string' && own.trim() !== '' ? own : writeId,
+    body: req.body,
+    contentType: typeof contentType === 'string' ? contentType : undefined
   }
 }
 

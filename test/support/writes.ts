@@ -22,6 +22,8 @@ export interface WriteConfigOptions {
   /** Extra top-level YAML (e.g. an outbox: block). */
   extra?: string
   timeout?: string
+  /** The POST route's owner honours Idempotency-Key (write.owner.idempotencyKey). */
+  postIdempotencyKey?: boolean
 }
 
 /** services + a proxy for reads + PUT/POST/PATCH/DELETE write routes on users. */
@@ -53,7 +55,7 @@ routes:
     write:${write}
   - post: /api/users
     write:
-      owner: { service: users, path: /users, version: { etag: true } }
+      owner: { service: users, path: /users, version: { etag: true }${opts.postIdempotencyKey === true ? ', idempotencyKey: true' : ''} }
       propagate:
         - { service: orders, path: "/customers/{id}"${pick} }
         - { service: catalog, path: "/owners/{id}" }${validate}
@@ -166,4 +168,28 @@ export function divergent (demo: DemoServices, entities: number): string[] {
     if (orders.copyVersionOf('customers', id) !== owner || catalog.copyVersionOf('owners', id) !== owner) out.push(id)
   }
   return out
+}
+
+/** Owner entities whose `name` starts with `prefix`: their ids, and the names held more than once (duplicates). */
+export function createdByName (demo: DemoServices, prefix: string): { ids: string[], duplicates: string[] } {
+  const seen = new Map<string, number>()
+  const ids: string[] = []
+  for (const doc of storeOf(demo.apps.users).list('users')) {
+    const name = doc.name
+    if (typeof name !== 'string' || !name.startsWith(prefix)) continue
+    ids.push(String(doc.id))
+    seen.set(name, (seen.get(name) ?? 0) + 1)
+  }
+  return { ids, duplicates: [...seen].filter(([, n]) => n > 1).map(([name]) => name) }
+}
+
+/** Of `ids`, those whose copies (orders /customers, catalog /owners) differ from the owner's version. */
+export function divergentIds (demo: DemoServices, ids: readonly string[]): string[] {
+  const users = storeOf(demo.apps.users)
+  const orders = storeOf(demo.apps.orders)
+  const catalog = storeOf(demo.apps.catalog)
+  return ids.filter(id => {
+    const owner = users.versionOf('users', id)
+    return orders.copyVersionOf('customers', id) !== owner || catalog.copyVersionOf('owners', id) !== owner
+  })
 }
