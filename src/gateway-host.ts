@@ -245,6 +245,9 @@ export class GatewayHost {
     const previous = this.#generation()
     this.#current = next
     this.log.level = config.server.logLevel
+    // Fastify logs through a child of the shared logger, made while this generation was
+    // built (at the old level): a pino child keeps the level it was made with.
+    next.app.log.level = config.server.logLevel
     this.log.info({ config: file }, `config reloaded; routes\n${formatRouteTable(config)}`)
     this.#retire(previous)
     return { ok: true, file, config }
