@@ -9,7 +9,7 @@
 import bytes from 'bytes'
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { OverloadConfig } from '../src/config/types.js'
 import { errors } from '../src/errors.js'
 
@@ -18,7 +18,7 @@ export interface OverloadPluginOptions {
   overload: OverloadConfig | undefined
 }
 
-/** Route config for endpoints that must answer under pressure: the request goes on. */
+/** Route config (`pressureHandler`) for endpoints that must answer under pressure: the request goes on. */
 export function exemptFromShedding (): void {}
 
 export default fp<OverloadPluginOptions>(async function overload (app, opts) {
@@ -27,28 +27,40 @@ export default fp<OverloadPluginOptions>(async function overload (app, opts) {
     return
   }
   const config = opts.overload
-  await app.register(underPressure, {
-    maxEventLoopDelay: config.maxEventLoopDelayMs,
-    maxEventLoopUtilization: config.maxEventLoopUtilization,
-    maxHeapUsedBytes: config.maxHeapUsedBytes,
-    maxRssBytes: config.maxRssBytes,
-    sampleInterval: config.sampleIntervalMs,
-    retryAfter: config.retryAfterSec,
-    // Rejecting hands the error to problem-details, which writes the problem and Retry-After.
-    pressureHandler: async (_request: FastifyRequest, _reply: FastifyReply, type: string, value: number | undefined) => {
-      throw errors.overloaded(describe(type, value, config), config.retryAfterSec)
-    }
+  // under-pressure samples the figures. Registered in a scope of its own with no routes:
+  // its onRequest hook (which builds request.routeOptions for every request) applies there
+  // only; the gateway's hook below compares the same figures, at the cost of a few reads.
+  let pressure: Pick<FastifyInstance, 'isUnderPressure' | 'memoryUsage'> | undefined
+  await app.register(async function sampling (scope) {
+    await scope.register(underPressure, {
+      maxEventLoopDelay: config.maxEventLoopDelayMs,
+      maxEventLoopUtilization: config.maxEventLoopUtilization,
+      maxHeapUsedBytes: config.maxHeapUsedBytes,
+      maxRssBytes: config.maxRssBytes,
+      sampleInterval: config.sampleIntervalMs,
+      retryAfter: config.retryAfterSec
+    })
+    pressure = scope
   })
+  const { isUnderPressure, memoryUsage } = pressure as NonNullable<typeof pressure>
 
   /** Why the gateway sheds load now, or undefined when it does not. */
   function overloadReason (): string | undefined {
-    if (!app.isUnderPressure()) return undefined
-    const usage = app.memoryUsage()
+    if (!isUnderPressure()) return undefined
+    const usage = memoryUsage()
     if (config.maxEventLoopDelayMs > 0 && usage.eventLoopDelay > config.maxEventLoopDelayMs) return describe(underPressure.TYPE_EVENT_LOOP_DELAY, usage.eventLoopDelay, config)
     if (config.maxHeapUsedBytes > 0 && usage.heapUsed > config.maxHeapUsedBytes) return describe(underPressure.TYPE_HEAP_USED_BYTES, usage.heapUsed, config)
     if (config.maxRssBytes > 0 && usage.rssBytes > config.maxRssBytes) return describe(underPressure.TYPE_RSS_BYTES, usage.rssBytes, config)
     return describe(underPressure.TYPE_EVENT_LOOP_UTILIZATION, usage.eventLoopUtilized, config)
   }
+
+  // Callback style: it runs on every request, and an async hook costs a promise each. The
+  // error goes to problem-details, which writes the problem and Retry-After.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const reason = overloadReason()
+    if (reason === undefined || request.routeOptions.config.pressureHandler === exemptFromShedding) done()
+    else done(errors.overloaded(reason, config.retryAfterSec))
+  })
   app.decorate('overloadReason', overloadReason)
 }, { name: 'overload', fastify: '5.x' })
 

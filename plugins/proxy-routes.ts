@@ -126,6 +126,8 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
   }
 
   const routeCache = route.cache === undefined ? undefined : new RouteCache(route.prefix, route.cache)
+  /** What the request log names as the upstream of an answer from the cache: one object for every hit. */
+  const fromCache = Object.freeze({ service: service.name, origin: 'cache' })
 
   /**
    * GET/HEAD on a cached route: answered by the response cache, which calls the service on
@@ -205,7 +207,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
   }
 
   function sendCached (request: FastifyRequest, reply: FastifyReply, result: CacheResult): void {
-    request.upstream ??= { service: service.name, origin: 'cache' }
+    request.upstream ??= fromCache
     const answer = notModified(request.method, request.headers, result) ?? result
     reply.code(answer.status).headers(answer.headers).send(answer.body)
   }

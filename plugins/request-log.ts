@@ -4,6 +4,7 @@
  * status and duration. Also returns the request id to the client.
  */
 import fp from 'fastify-plugin'
+import { traceIfAny } from './tracing.js'
 
 export interface UpstreamNote {
   service: string
@@ -12,7 +13,12 @@ export interface UpstreamNote {
 
 const INFO_OR_BELOW = new Set(['info', 'debug', 'trace'])
 
-export default fp(async function requestLog (app) {
+export interface RequestLogOptions {
+  /** server.logLevel of the config being built (a reload may set the shared logger's level to it). */
+  logLevel?: string
+}
+
+export default fp<RequestLogOptions>(async function requestLog (app, opts) {
   app.decorateRequest('upstream', null)
 
   // Callback-style hooks: they run on every request, and an async hook costs a promise each.
@@ -21,8 +27,12 @@ export default fp(async function requestLog (app) {
     done()
   })
 
+  // Logging at warn or above (production), no request could write the line: no hook at all.
+  // The config's level counts too: on a reload the shared logger takes it once this app answers.
+  if (!INFO_OR_BELOW.has(app.log.level) && (opts.logLevel === undefined || !INFO_OR_BELOW.has(opts.logLevel))) return
+
   app.addHook('onResponse', (request, reply, done) => {
-    // Below info (e.g. logLevel warn in production), do not even build the line.
+    // Below info, do not even build the line.
     if (INFO_OR_BELOW.has(request.log.level)) {
       const url = request.raw.url ?? '/'
       const q = url.indexOf('?')
@@ -33,7 +43,8 @@ export default fp(async function requestLog (app) {
         service: request.upstream?.service,
         upstream: request.upstream?.origin,
         status: reply.statusCode,
-        traceId: request.trace?.traceId,
+        // Only a trace the request has: a cache hit without a client traceparent makes no ids to log.
+        traceId: traceIfAny(request)?.traceId,
         ms: Math.round(reply.elapsedTime * 100) / 100
       }, 'request')
     }

@@ -34,6 +34,19 @@ import type { Store } from './store/store.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
+/** The generation a response was handed to (set by `track`, read by its close listener). */
+const GENERATION = Symbol('junction.generation')
+
+type TrackedResponse = ServerResponse & { [GENERATION]?: Generation }
+
+/**
+ * One listener function for every tracked response, with the response as `this`: tracking
+ * a request allocates no closure (it runs for every request the process answers).
+ */
+function onTrackedClose (this: TrackedResponse): void {
+  this[GENERATION]?.finished(this)
+}
+
 /** One config's app, and the responses it has been handed that are not finished yet. */
 class Generation {
   readonly inFlight = new Set<ServerResponse>()
@@ -47,14 +60,17 @@ class Generation {
     readonly server: Server
   ) {}
 
-  track (res: ServerResponse, onDone: () => void): void {
-    const inFlight = this.inFlight
-    inFlight.add(res)
-    res.once('close', () => {
-      inFlight.delete(res)
-      onDone()
-      if (inFlight.size === 0) this.#idle?.()
-    })
+  /** `onDone`: also called when the response has closed (shutdown only). */
+  track (res: TrackedResponse, onDone?: () => void): void {
+    this.inFlight.add(res)
+    res[GENERATION] = this
+    res.on('close', onTrackedClose)
+    if (onDone !== undefined) res.once('close', onDone)
+  }
+
+  finished (res: ServerResponse): void {
+    this.inFlight.delete(res)
+    if (this.inFlight.size === 0) this.#idle?.()
   }
 
   /** Resolves true once every response handed to this generation has finished, false after `timeoutMs`. */
@@ -177,7 +193,7 @@ export class GatewayHost {
   #dispatch (req: IncomingMessage, res: ServerResponse): void {
     const generation = this.#generation()
     if (this.#closing === undefined) {
-      generation.track(res, noop)
+      generation.track(res)
     } else {
       // Shutting down: this connection ends with this answer, and once it is idle it is closed.
       res.setHeader('connection', 'close')
@@ -229,6 +245,9 @@ export class GatewayHost {
     const previous = this.#generation()
     this.#current = next
     this.log.level = config.server.logLevel
+    // Fastify logs through a child of the shared logger, made while this generation was
+    // built (at the old level): a pino child keeps the level it was made with.
+    next.app.log.level = config.server.logLevel
     this.log.info({ config: file }, `config reloaded; routes\n${formatRouteTable(config)}`)
     this.#retire(previous)
     return { ok: true, file, config }

@@ -118,7 +118,7 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(problemDetails)
     // First onRequest hook: every later hook, log line and upstream call has the request's span.
     await app.register(tracingPlugin, { tracer: await openTracer(observability.tracing.otlp) })
-    await app.register(requestLog)
+    await app.register(requestLog, { logLevel: config.server.logLevel })
     // Before every route: each route gets its metrics hook as it is registered.
     if (observability.metrics !== undefined) await app.register(metricsPlugin, { metrics: new GatewayMetrics({ cachedRoutes }) })
     // After request-log (every answer carries the request id), before every route.

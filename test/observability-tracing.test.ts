@@ -59,6 +59,45 @@ routes:
   }
 })
 
+t.test('a request that calls no service makes no trace ids unless the client sent a traceparent; the log line says which trace', async t => {
+  const origin = await startRecordingOrigin(t, (_req, res) => {
+    res.setHeader('cache-control', 'max-age=60')
+    res.end('ok')
+  })
+  const lines: Array<Record<string, unknown>> = []
+  const sink = new Writable({
+    write (chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    }
+  })
+  const gw = await startGateway(t, `
+services:
+  users: { urls: [${origin.url}] }
+routes:
+  - { proxy: /api/users, service: users, cache: { ttl: 60s } }
+`, { logger: pino({ level: 'info' }, sink) })
+  const get = async (id: string, headers: Record<string, string> = {}): Promise<string | undefined> => {
+    const res = await request(`${gw.url}/api/users/1`, { headers: { 'x-request-id': id, ...headers } })
+    await res.body.dump()
+    return res.headers['x-cache'] as string | undefined
+  }
+  t.equal(await get('miss'), 'MISS')
+  t.equal(await get('hit'), 'HIT')
+  t.equal(await get('hit-traced', { traceparent: CLIENT_PARENT }), 'HIT')
+  const missing = await request(`${gw.url}/nope`, { headers: { 'x-request-id': 'not-found' } })
+  await missing.body.dump()
+  await eventually(async () => lines.filter(l => l.msg === 'request').length === 4)
+  const line = (reqId: string): Record<string, unknown> | undefined => lines.find(l => l.msg === 'request' && l.reqId === reqId)
+
+  const fill = traceOf(origin.received[0]!.headers)
+  t.equal(origin.received.length, 1, 'one fill, the rest hits')
+  t.equal(line('miss')?.traceId, fill.traceId, 'the fill\'s trace: the one its upstream call carried')
+  t.equal(line('hit')?.traceId, undefined, 'a hit without a traceparent has no trace')
+  t.equal(line('not-found')?.traceId, undefined, 'nor has a 404')
+  t.equal(line('hit-traced')?.traceId, CLIENT_TRACE, 'a hit with a traceparent logs the client\'s trace')
+})
+
 t.test('compose parts and a write\'s owner call and deliveries carry the request\'s trace', async t => {
   const users = await startRecordingOrigin(t, (req, res) => {
     res.setHeader('content-type', 'application/json')

@@ -106,6 +106,39 @@ routes:
   t.match(gw.logs(), /config reloaded/)
 })
 
+t.test('a reload from logLevel warn to info starts the request log lines (the new generation has the hook a warn one goes without)', async t => {
+  const origin = await startOrigin(t, (_req, res) => { res.end('ok') })
+  const dir = await tempDir(t, 'junction-reload-')
+  const file = join(dir, 'junction.yaml')
+  const at = (level: string): string => withBase(dir, `
+services:
+  a: { urls: ["${origin.url}"] }
+routes:
+  - { proxy: /a, service: a }
+`, `server: { host: 127.0.0.1, port: 0, logLevel: ${level} }`)
+  await writeFile(file, at('warn'))
+  const lines: Array<Record<string, unknown>> = []
+  const sink = new Writable({
+    write (chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    }
+  })
+  const config = await loadConfig(file)
+  const host = await GatewayHost.start(config, { logger: pino({ level: config.server.logLevel }, sink) })
+  t.teardown(() => host.close())
+  const url = `http://127.0.0.1:${(await host.listen()).port}`
+  const requestLines = (): Array<Record<string, unknown>> => lines.filter(l => l.msg === 'request')
+
+  t.equal((await get(`${url}/a/1`)).status, 200)
+  t.equal(requestLines().length, 0, 'at warn: no request line')
+  await writeFile(file, at('info'))
+  t.equal((await reload(url)).status, 200)
+  t.equal((await get(`${url}/a/2`)).status, 200)
+  t.ok(await eventually(async () => requestLines().some(l => l.path === '/a/2')), 'at info after the reload: the request is logged')
+  t.match(requestLines().find(l => l.path === '/a/2'), { method: 'GET', route: '/a/*', status: 200, service: 'a' })
+})
+
 t.test('an invalid file is refused: every error listed as `junction check` words it, the old config kept', async t => {
   const a = await startOrigin(t, (req, res) => { res.end(`a ${req.url ?? ''}`) })
   const gw = await startHost(t, `

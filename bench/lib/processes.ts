@@ -128,3 +128,13 @@ export async function startJunction (name: string, yaml: string, opts: { cpu?: n
 }
 
 export const hasTaskset = HAS_TASKSET
+
+/**
+ * BENCH_PROFILE_DIR=<dir>: node arguments making a gateway write a CPU profile
+ * (node --cpu-prof) named `<name>.cpuprofile` there when it stops; none without it.
+ */
+export function profileArgs (name: string): string[] {
+  const dir = process.env.BENCH_PROFILE_DIR
+  if (dir === undefined || dir === '') return []
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name.replace(/[^\w.-]+/g, '-')}.cpuprofile`]
+}

@@ -11,10 +11,11 @@
  *
  * Target: an L1 hit reaches ≥ 85% of the bare Fastify reply's req/s. BENCH_COMPARE_CLI
  * (another build's dist/src/cli.js) adds that build's L1 hit as one more target.
+ * BENCH_PROFILE_DIR=<dir>: both L1 gateways write a CPU profile there when they stop.
  */
 import { join } from 'node:path'
 import { load, mean, type LoadResult } from '../lib/load.js'
-import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
+import { ROOT, profileArgs, startJunction, startNode, type Running } from '../lib/processes.js'
 import { startRedis, type BenchRedis } from '../lib/redis.js'
 import type { BenchSettings, ScenarioReport } from '../lib/report.js'
 
@@ -37,7 +38,7 @@ export async function cacheScenario (settings: BenchSettings): Promise<ScenarioR
     const body = await (await fetch(`${backend.url}/users/1`)).text()
     const bare = await startNode('bare fastify', join(ROOT, 'bench/peers/bare-fastify.mjs'), { cpu, env: { BODY: body } })
     started.push(bare)
-    const l1 = await startJunction('junction L1', CONFIG(backend.url), { cpu })
+    const l1 = await startJunction('junction L1', CONFIG(backend.url), { cpu, nodeArgs: profileArgs('cache-l1') })
     started.push(l1)
     const l2Embedded = await startJunction('junction L2 embedded', CONFIG(backend.url, 1), { cpu })
     started.push(l2Embedded)
@@ -53,7 +54,7 @@ export async function cacheScenario (settings: BenchSettings): Promise<ScenarioR
     ]
     const compare = process.env.BENCH_COMPARE_CLI
     if (compare !== undefined && compare !== '') {
-      const compared = await startJunction('junction L1 (compared build)', CONFIG(backend.url), { cpu, cli: compare })
+      const compared = await startJunction('junction L1 (compared build)', CONFIG(backend.url), { cpu, cli: compare, nodeArgs: profileArgs('cache-l1-compared') })
       started.push(compared)
       targets.push({ name: `junction cache hit, L1, compared build ${compare}`, url: `${compared.url}/api/users/1`, measured: compared })
     }

@@ -3,10 +3,11 @@
  * called directly, a bare Fastify + @fastify/http-proxy gateway and fast-gateway,
  * alternating targets round by round to cancel drift. BENCH_COMPARE_CLI (another build's
  * dist/src/cli.js) adds that build's Junction as one more target, for a before/after in one run.
+ * BENCH_PROFILE_DIR=<dir>: both Junctions write a CPU profile there when they stop.
  */
 import { join } from 'node:path'
 import { load, mean, type LoadResult } from '../lib/load.js'
-import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
+import { ROOT, profileArgs, startJunction, startNode, type Running } from '../lib/processes.js'
 import type { BenchSettings, ScenarioReport } from '../lib/report.js'
 
 const JUNCTION_CONFIG = (backend: string): string => `
@@ -23,7 +24,7 @@ export async function proxyScenario (settings: BenchSettings): Promise<ScenarioR
   const backend = await startNode('backend', join(ROOT, 'bench/peers/backend.mjs'), { cpu })
   const started: Running[] = [backend]
   try {
-    const junction = await startJunction('junction', JUNCTION_CONFIG(backend.url), { cpu })
+    const junction = await startJunction('junction', JUNCTION_CONFIG(backend.url), { cpu, nodeArgs: profileArgs('proxy') })
     started.push(junction)
     const bare = await startNode('fastify+http-proxy', join(ROOT, 'bench/peers/fastify-proxy.mjs'), { cpu, env: { UPSTREAM: backend.url } })
     started.push(bare)
@@ -38,7 +39,7 @@ export async function proxyScenario (settings: BenchSettings): Promise<ScenarioR
     ]
     const compare = process.env.BENCH_COMPARE_CLI
     if (compare !== undefined && compare !== '') {
-      const compared = await startJunction('junction (compared build)', JUNCTION_CONFIG(backend.url), { cpu, cli: compare })
+      const compared = await startJunction('junction (compared build)', JUNCTION_CONFIG(backend.url), { cpu, cli: compare, nodeArgs: profileArgs('proxy-compared') })
       started.push(compared)
       targets.push({ name: `junction, compared build ${compare}`, url: `${compared.url}/api/users/1`, proxy: compared })
     }

@@ -9,7 +9,6 @@
  * caller's answer to another). A request without the identity header is keyed as
  * anonymous and keeps the Authorization rule.
  */
-import { LRUCache } from 'lru-cache'
 import type { CacheRouteConfig } from '../config/cache-block.js'
 import { cacheKey } from './cache-key.js'
 import type { CacheRequest } from './response-cache.js'
@@ -28,6 +27,9 @@ export interface RouteCacheRequest {
   readonly params: Readonly<Record<string, string | undefined>>
 }
 
+/** Bound of a route's remembered keys (raw request parts → cache key). */
+const MAX_MEMO_KEYS = 10_000
+
 export class RouteCache {
   /** The route's id in keys and in the `route:<id>` tag: its gateway path or prefix. */
   readonly route: string
@@ -42,8 +44,10 @@ export class RouteCache {
    * sha256 were the largest cost of an L1 hit; hot URLs repeat, so they are remembered
    * (bounded). The raw parts as a JSON array cannot collide: equal arrays, equal keys; a
    * JSON array never starts like the plain form (a method), so the two forms cannot either.
+   * A Map emptied when full rather than an LRU: a hit only reads it, and an LRU's recency
+   * bookkeeping on every read cost more than recomputing the few keys lost at a clear.
    */
-  readonly #keys = new LRUCache<string, string>({ max: 10_000 })
+  readonly #keys = new Map<string, string>()
 
   /** `varyHeaders`: request headers the route's answer depends on anyway (a compose route's forwarded headers). */
   constructor (route: string, config: CacheRouteConfig, varyHeaders: readonly string[] = []) {
@@ -90,6 +94,7 @@ export class RouteCache {
         headerKeys: this.keyHeaders,
         ...(identity === undefined ? {} : { identity })
       })
+      if (this.#keys.size >= MAX_MEMO_KEYS) this.#keys.clear()
       this.#keys.set(memo, key)
     }
     return {

@@ -23,6 +23,8 @@ export interface ResponseTags {
 
 type Params = Readonly<Record<string, string | undefined>>
 
+const NO_TAGS: readonly string[] = Object.freeze([])
+
 export class RouteTags {
   readonly #request: readonly Template[]
   readonly #response: readonly Template[]
@@ -40,7 +42,9 @@ export class RouteTags {
   }
 
   /** Tags known from the request alone (route parameters). */
-  requestTags (params: Params): string[] {
+  requestTags (params: Params): readonly string[] {
+    // The usual route has none: no array per request.
+    if (this.#request.length === 0) return NO_TAGS
     const tags: string[] = []
     for (const template of this.#request) {
       const expansion = expandTemplate(template, input(params, new Map()), String)

@@ -10,12 +10,14 @@
  * the service's `urls` (the URL itself is not for whoever can read /metrics).
  *
  * Cost on the request path: prom-client's `labels()` builds a key and looks it up on every
- * call, and even a kept child hashes its labels on every inc(). So each route's children
- * are made once (per method and status on first use) and kept, and requests are counted in
- * plain numbers that prom-client gets when scraped (collect()); a request costs two small
- * lookups, an increment and one histogram observation.
+ * call, and even a kept child hashes its labels on every inc() and observe(). So each
+ * route's children are made once (per method and status on first use) and kept, and
+ * requests, cache results and durations are counted in plain numbers that prom-client gets
+ * when scraped (collect(); the two per-request histograms are counted-histogram.ts); a
+ * request costs two small lookups, two increments and a bucket search.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Counter as CounterType } from 'prom-client'
+import { CountedHistogram, type HistogramSeries } from './counted-histogram.js'
 import type { DeliveryEvent, DependentStats, Outbox } from '../outbox/types.js'
 import type { AttemptEvent } from '../outbox/types.js'
 import type { BreakerState } from '../upstream/circuit-breaker.js'
@@ -39,21 +41,35 @@ interface StatusCount {
   flushed: number
 }
 
+/** One (route, X-Cache result) count, kept the same way. */
+interface CacheCount {
+  readonly child: ReturnType<CounterType<'route' | 'result'>['labels']>
+  count: number
+  flushed: number
+}
+
+function flushCount (entry: StatusCount | CacheCount): void {
+  if (entry.count === entry.flushed) return
+  entry.child.inc(entry.count - entry.flushed)
+  entry.flushed = entry.count
+}
+
 /** What a route reports per request. */
 export class RouteSignals {
   readonly route: string
   readonly #requests: CounterType<'route' | 'method' | 'status'>
-  readonly #duration: ReturnType<Histogram<'route'>['labels']>
+  readonly #duration: HistogramSeries
   readonly #cache: Counter<'route' | 'result'> | undefined
   /** method → status → count, made on first use. */
   readonly #byMethod = new Map<string, Array<StatusCount | undefined>>()
-  readonly #cacheResults = new Map<string, ReturnType<Counter<'route' | 'result'>['labels']>>()
+  /** X-Cache value as sent (HIT, MISS...) → its count, handed to prom-client when scraped. */
+  readonly #cacheResults = new Map<string, CacheCount>()
   readonly #coalesced: ReturnType<Counter<'route'>['labels']>
 
   constructor (route: string, metrics: GatewayMetrics, cached: boolean) {
     this.route = route
     this.#requests = metrics.requests
-    this.#duration = metrics.requestDuration.labels(route)
+    this.#duration = metrics.requestDuration.series(route)
     this.#cache = cached ? metrics.cacheResults : undefined
     this.#coalesced = metrics.coalesced.labels(route)
   }
@@ -79,12 +95,13 @@ export class RouteSignals {
   /** Hands the counts made since the last scrape to prom-client. */
   flush (): void {
     for (const byStatus of this.#byMethod.values()) {
-      for (const entry of byStatus) {
-        if (entry === undefined || entry.count === entry.flushed) continue
-        entry.child.inc(entry.count - entry.flushed)
-        entry.flushed = entry.count
-      }
+      for (const entry of byStatus) if (entry !== undefined) flushCount(entry)
     }
+  }
+
+  /** Hands the cache results counted since the last scrape to prom-client. */
+  flushCacheResults (): void {
+    for (const entry of this.#cacheResults.values()) flushCount(entry)
   }
 
   /**
@@ -104,14 +121,14 @@ export class RouteSignals {
   /** The X-Cache result of an answer: HIT, MISS, STALE, REVALIDATED or BYPASS. */
   cacheResult (xCache: string): void {
     if (this.#cache === undefined) return
-    let child = this.#cacheResults.get(xCache)
-    if (child === undefined) {
+    let entry = this.#cacheResults.get(xCache)
+    if (entry === undefined) {
       const result = xCache.toLowerCase()
       if (!CACHE_RESULTS.has(result)) return
-      child = this.#cache.labels(this.route, result)
-      this.#cacheResults.set(xCache, child)
+      entry = { child: this.#cache.labels(this.route, result), count: 0, flushed: 0 }
+      this.#cacheResults.set(xCache, entry)
     }
-    child.inc()
+    entry.count++
   }
 
   /** A request that waited for another request's fill of the same cache key instead of calling the service. */
@@ -122,14 +139,14 @@ export class RouteSignals {
 
 /** What one service's calls report: latency to response headers, failures by kind. */
 export class UpstreamSignals {
-  readonly #latency: ReturnType<Histogram<'service'>['labels']>
+  readonly #latency: HistogramSeries
   readonly #errors: Counter<'service' | 'kind'>
   readonly #byKind = new Map<string, ReturnType<Counter<'service' | 'kind'>['labels']>>()
   readonly #service: string
 
   constructor (service: string, metrics: GatewayMetrics) {
     this.#service = service
-    this.#latency = metrics.upstreamDuration.labels(service)
+    this.#latency = metrics.upstreamDuration.series(service)
     this.#errors = metrics.upstreamErrors
   }
 
@@ -169,8 +186,8 @@ export interface CircuitSource {
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly requests: Counter<'route' | 'method' | 'status'>
-  readonly requestDuration: Histogram<'route'>
-  readonly upstreamDuration: Histogram<'service'>
+  readonly requestDuration: CountedHistogram
+  readonly upstreamDuration: CountedHistogram
   readonly upstreamErrors: Counter<'service' | 'kind'>
   readonly cacheResults: Counter<'route' | 'result'>
   readonly coalesced: Counter<'route'>
@@ -192,10 +209,19 @@ export class GatewayMetrics {
         for (const signals of routes.values()) signals.flush()
       }
     })
-    this.requestDuration = new Histogram({ name: 'junction_http_request_duration_seconds', help: 'Time from request to answer, by route template.', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers })
-    this.upstreamDuration = new Histogram({ name: 'junction_upstream_request_duration_seconds', help: 'Time from sending a call to a service to its response headers (proxy, compose parts, owner calls, deliveries), by service.', labelNames: ['service'], buckets: LATENCY_BUCKETS, registers })
+    // Observed on every request: counted in plain numbers (counted-histogram.ts).
+    this.requestDuration = new CountedHistogram({ name: 'junction_http_request_duration_seconds', help: 'Time from request to answer, by route template.', labelName: 'route', buckets: LATENCY_BUCKETS, registers })
+    this.upstreamDuration = new CountedHistogram({ name: 'junction_upstream_request_duration_seconds', help: 'Time from sending a call to a service to its response headers (proxy, compose parts, owner calls, deliveries), by service.', labelName: 'service', buckets: LATENCY_BUCKETS, registers })
     this.upstreamErrors = new Counter({ name: 'junction_upstream_errors_total', help: 'Calls to a service that got no usable answer, by service and kind (timeout, connect_timeout, refused, reset, circuit_open, unhealthy, failed).', labelNames: ['service', 'kind'], registers })
-    this.cacheResults = new Counter({ name: 'junction_cache_requests_total', help: 'Answers of cached routes, by route and X-Cache result (hit, miss, stale, revalidated, bypass).', labelNames: ['route', 'result'], registers })
+    this.cacheResults = new Counter({
+      name: 'junction_cache_requests_total',
+      help: 'Answers of cached routes, by route and X-Cache result (hit, miss, stale, revalidated, bypass).',
+      labelNames: ['route', 'result'],
+      registers,
+      collect () {
+        for (const signals of routes.values()) signals.flushCacheResults()
+      }
+    })
     this.coalesced = new Counter({ name: 'junction_cache_coalesced_total', help: 'Requests that waited for another request\'s fill of the same cache key instead of calling the service.', labelNames: ['route'], registers })
     // Event-loop lag (nodejs_eventloop_lag_*), heap, GC, handles: prom-client's process metrics.
     collectDefaultMetrics({ register: this.registry })
