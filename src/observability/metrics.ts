@@ -12,10 +12,12 @@
  * Cost on the request path: prom-client's `labels()` builds a key and looks it up on every
  * call, and even a kept child hashes its labels on every inc(). So each route's children
  * are made once (per method and status on first use) and kept, and requests are counted in
- * plain numbers that prom-client gets when scraped (collect()); a request costs two small
- * lookups, an increment and one histogram observation.
+ * plain numbers that prom-client gets when scraped (collect()); the latency histograms are
+ * counted in plain numbers too (counted-histogram.ts). A request costs two small lookups,
+ * an increment and one histogram observation, plus one per upstream call.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Counter as CounterType } from 'prom-client'
+import { CountedHistogram, type HistogramCounts } from './counted-histogram.js'
 import type { DeliveryEvent, DependentStats, Outbox } from '../outbox/types.js'
 import type { AttemptEvent } from '../outbox/types.js'
 import type { BreakerState } from '../upstream/circuit-breaker.js'
@@ -43,7 +45,7 @@ interface StatusCount {
 export class RouteSignals {
   readonly route: string
   readonly #requests: CounterType<'route' | 'method' | 'status'>
-  readonly #duration: ReturnType<Histogram<'route'>['labels']>
+  readonly #duration: HistogramCounts
   readonly #cache: Counter<'route' | 'result'> | undefined
   /** method → status → count, made on first use. */
   readonly #byMethod = new Map<string, Array<StatusCount | undefined>>()
@@ -122,7 +124,7 @@ export class RouteSignals {
 
 /** What one service's calls report: latency to response headers, failures by kind. */
 export class UpstreamSignals {
-  readonly #latency: ReturnType<Histogram<'service'>['labels']>
+  readonly #latency: HistogramCounts
   readonly #errors: Counter<'service' | 'kind'>
   readonly #byKind = new Map<string, ReturnType<Counter<'service' | 'kind'>['labels']>>()
   readonly #service: string
@@ -169,8 +171,8 @@ export interface CircuitSource {
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly requests: Counter<'route' | 'method' | 'status'>
-  readonly requestDuration: Histogram<'route'>
-  readonly upstreamDuration: Histogram<'service'>
+  readonly requestDuration: CountedHistogram
+  readonly upstreamDuration: CountedHistogram
   readonly upstreamErrors: Counter<'service' | 'kind'>
   readonly cacheResults: Counter<'route' | 'result'>
   readonly coalesced: Counter<'route'>
@@ -192,8 +194,9 @@ export class GatewayMetrics {
         for (const signals of routes.values()) signals.flush()
       }
     })
-    this.requestDuration = new Histogram({ name: 'junction_http_request_duration_seconds', help: 'Time from request to answer, by route template.', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers })
-    this.upstreamDuration = new Histogram({ name: 'junction_upstream_request_duration_seconds', help: 'Time from sending a call to a service to its response headers (proxy, compose parts, owner calls, deliveries), by service.', labelNames: ['service'], buckets: LATENCY_BUCKETS, registers })
+    // Observed on every request and every upstream call: counted in plain numbers (counted-histogram.ts).
+    this.requestDuration = new CountedHistogram({ name: 'junction_http_request_duration_seconds', help: 'Time from request to answer, by route template.', labelName: 'route', buckets: LATENCY_BUCKETS, registry: this.registry })
+    this.upstreamDuration = new CountedHistogram({ name: 'junction_upstream_request_duration_seconds', help: 'Time from sending a call to a service to its response headers (proxy, compose parts, owner calls, deliveries), by service.', labelName: 'service', buckets: LATENCY_BUCKETS, registry: this.registry })
     this.upstreamErrors = new Counter({ name: 'junction_upstream_errors_total', help: 'Calls to a service that got no usable answer, by service and kind (timeout, connect_timeout, refused, reset, circuit_open, unhealthy, failed).', labelNames: ['service', 'kind'], registers })
     this.cacheResults = new Counter({ name: 'junction_cache_requests_total', help: 'Answers of cached routes, by route and X-Cache result (hit, miss, stale, revalidated, bypass).', labelNames: ['route', 'result'], registers })
     this.coalesced = new Counter({ name: 'junction_cache_coalesced_total', help: 'Requests that waited for another request\'s fill of the same cache key instead of calling the service.', labelNames: ['route'], registers })
