@@ -271,7 +271,12 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   #finished = false
   /** The body is kept (a 2xx JSON answer); otherwise it is drained. */
   #collecting = false
-  #chunks: Buffer[] = []
+  /**
+   * The body so far: its first chunk alone (a part's body usually comes in one), an array
+   * only from the second on.
+   */
+  #first: Buffer | undefined
+  #more: Buffer[] | undefined
   #size = 0
   readonly #started = performance.now()
 
@@ -313,7 +318,8 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   onResponseStart (_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return
     if (!this.#settled) this.#service.signals.answered((performance.now() - this.#started) / 1000)
-    this.#chunks = []
+    this.#first = undefined
+    this.#more = undefined
     this.#size = 0
     this.#collecting = false
     if (this.#settled) return
@@ -350,20 +356,23 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
     }
     if (this.#size > this.#opts.maxBodySize) {
       this.#collecting = false
-      this.#chunks = []
+      this.#first = undefined
+      this.#more = undefined
       this.#tooLarge()
       return
     }
-    this.#chunks.push(chunk)
+    if (this.#first === undefined) this.#first = chunk
+    else if (this.#more === undefined) this.#more = [this.#first, chunk]
+    else this.#more.push(chunk)
   }
 
   onResponseEnd (): void {
     this.#finish()
     if (this.#pending !== undefined) this.#settle(this.#pending)
     if (!this.#collecting || this.#settled) return
-    const chunks = this.#chunks
-    this.#chunks = []
-    const bytes = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, this.#size)
+    const bytes = this.#more !== undefined ? Buffer.concat(this.#more, this.#size) : this.#first ?? Buffer.alloc(0)
+    this.#first = undefined
+    this.#more = undefined
     const text = bytes.toString('utf8')
     let value: unknown
     try {
@@ -377,7 +386,8 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 
   onResponseError (_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.#finish()
-    this.#chunks = []
+    this.#first = undefined
+    this.#more = undefined
     if (this.#settled) return
     const failure = describe(this.#service, this.#namedMs, err)
     // A drain cut short (past DRAIN_LIMIT, or the connection dropped) still answers with the status.
