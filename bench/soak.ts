@@ -64,6 +64,8 @@ routes:
 interface Sample {
   readonly atSec: number
   readonly rssBytes: number
+  /** V8 heap in use (prom-client's nodejs_heap_size_used_bytes): tells a leak from heap slack. */
+  readonly heapUsedBytes: number
   /** Entries not yet delivered, over both dependents (pending + in flight + retrying). */
   readonly backlog: number
   readonly dead: number
@@ -83,6 +85,15 @@ async function outboxStats (gateway: string): Promise<{ backlog: number, dead: n
     dead: dependents.reduce((s, d) => s + d.dead, 0),
     oldestAgeMs: Math.max(0, ...dependents.map(d => d.oldestAgeMs))
   }
+}
+
+/** The gateway's V8 heap in use, from its own /metrics. */
+async function heapUsed (gateway: string): Promise<number> {
+  const res = await request(`${gateway}/metrics`)
+  const text = await res.body.text()
+  const match = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+?\d+)?)$/m.exec(text)
+  if (res.statusCode !== 200 || match === null) throw new Error(`GET /metrics answered ${res.statusCode} without nodejs_heap_size_used_bytes`)
+  return Number(match[1])
 }
 
 /** One request of the mix: which kind is chosen at random, per request. */
@@ -163,10 +174,10 @@ try {
   ;(instance as unknown as autocannon.Instance).on('response', () => { completed++ })
   const sampler = setInterval(() => {
     const atSec = Math.round((Date.now() - t0) / 1000)
-    Promise.all([junction.rss(), outboxStats(junction.url)]).then(([rssBytes, outbox]) => {
-      samples.push({ atSec, rssBytes, ...outbox, reqPerSec: (completed - lastCompleted) / sampleSec })
+    Promise.all([junction.rss(), heapUsed(junction.url), outboxStats(junction.url)]).then(([rssBytes, heapUsedBytes, outbox]) => {
+      samples.push({ atSec, rssBytes, heapUsedBytes, ...outbox, reqPerSec: (completed - lastCompleted) / sampleSec })
       lastCompleted = completed
-      process.stderr.write(`  ${atSec}s rss ${(rssBytes / MB).toFixed(0)} MB, backlog ${outbox.backlog}, dead ${outbox.dead}\n`)
+      process.stderr.write(`  ${atSec}s rss ${(rssBytes / MB).toFixed(0)} MB, heap used ${(heapUsedBytes / MB).toFixed(0)} MB, backlog ${outbox.backlog}, dead ${outbox.dead}\n`)
     }, (err: unknown) => { process.stderr.write(`  sample failed: ${String(err)}\n`) })
   }, sampleSec * 1000)
   const result = await instance
@@ -187,6 +198,13 @@ try {
   const last = samples[samples.length - 1]
   const peakRss = Math.max(...samples.map(s => s.rssBytes))
   const peakBacklog = Math.max(...samples.map(s => s.backlog))
+  const peakHeap = Math.max(...samples.map(s => s.heapUsedBytes))
+  // The heap's trend, robust to where a sample falls in the GC cycle: the lowest reading
+  // of the first and of the last quarter of the run (each low is just after a collection).
+  const quarter = Math.max(1, Math.floor(samples.length / 4))
+  const lowHeap = (part: Sample[]): number | undefined => part.length === 0 ? undefined : Math.min(...part.map(s => s.heapUsedBytes))
+  const heapEarly = lowHeap(samples.slice(0, quarter))
+  const heapLate = lowHeap(samples.slice(-quarter))
   const mb = (b: number | undefined): string => b === undefined ? '–' : (b / MB).toFixed(0)
   const growth = first !== undefined && last !== undefined ? (last.rssBytes - first.rssBytes) / MB : NaN
   const date = new Date()
@@ -200,23 +218,24 @@ try {
     `- Load: ${durationSec} s at ${rate} req/s offered over ${connections} connections; mix ${Math.round(MIX.proxy * 100)}% proxied GET, ${Math.round(MIX.compose * 100)}% cached compose GET (3 parts), ${Math.round(MIX.write * 100)}% PUT through a write route with 2 dependents; ${USERS} users`,
     `- Store: ${storeKind}${storeKind === 'redis' ? ' (redis-server, AOF everysec)' : ''}; servers and load generator unpinned`,
     '',
-    '| | RSS MB | outbox backlog | dead letters |',
-    '|---|---:|---:|---:|',
-    `| start (${first?.atSec ?? '–'} s) | ${mb(first?.rssBytes)} | ${first?.backlog ?? '–'} | ${first?.dead ?? '–'} |`,
-    `| middle (${middle?.atSec ?? '–'} s) | ${mb(middle?.rssBytes)} | ${middle?.backlog ?? '–'} | ${middle?.dead ?? '–'} |`,
-    `| end (${last?.atSec ?? '–'} s) | ${mb(last?.rssBytes)} | ${last?.backlog ?? '–'} | ${last?.dead ?? '–'} |`,
-    `| peak | ${mb(peakRss)} | ${peakBacklog} | |`,
+    '| | RSS MB | V8 heap used MB | outbox backlog | dead letters |',
+    '|---|---:|---:|---:|---:|',
+    `| start (${first?.atSec ?? '–'} s) | ${mb(first?.rssBytes)} | ${mb(first?.heapUsedBytes)} | ${first?.backlog ?? '–'} | ${first?.dead ?? '–'} |`,
+    `| middle (${middle?.atSec ?? '–'} s) | ${mb(middle?.rssBytes)} | ${mb(middle?.heapUsedBytes)} | ${middle?.backlog ?? '–'} | ${middle?.dead ?? '–'} |`,
+    `| end (${last?.atSec ?? '–'} s) | ${mb(last?.rssBytes)} | ${mb(last?.heapUsedBytes)} | ${last?.backlog ?? '–'} | ${last?.dead ?? '–'} |`,
+    `| peak | ${mb(peakRss)} | ${mb(peakHeap)} | ${peakBacklog} | |`,
     '',
     `Requests: ${result.requests.total} (${result.requests.average.toFixed(0)} req/s), p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors + result.timeouts}.`,
     `After the load: outbox drained in ${drainMs} ms; ${wrong.length === 0 ? `all ${USERS * 2} copies match their owner` : `${wrong.length} copies diverge: ${wrong.slice(0, 5).join('; ')}`}.`,
     '',
     'Every 30 s:',
     '',
-    '| s | RSS MB | backlog | oldest ms | req/s |',
-    '|---:|---:|---:|---:|---:|',
-    ...samples.filter((_, i) => (i + 1) % everyNth === 0).map(s => `| ${s.atSec} | ${mb(s.rssBytes)} | ${s.backlog} | ${s.oldestAgeMs} | ${s.reqPerSec.toFixed(0)} |`),
+    '| s | RSS MB | heap used MB | backlog | oldest ms | req/s |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...samples.filter((_, i) => (i + 1) % everyNth === 0).map(s => `| ${s.atSec} | ${mb(s.rssBytes)} | ${mb(s.heapUsedBytes)} | ${s.backlog} | ${s.oldestAgeMs} | ${s.reqPerSec.toFixed(0)} |`),
     '',
-    `**RSS ${mb(first?.rssBytes)} → ${mb(middle?.rssBytes)} → ${mb(last?.rssBytes)} MB (${growth >= 0 ? '+' : ''}${growth.toFixed(0)} MB start to end, peak ${mb(peakRss)} MB; target ≤ 150 MB and flat). ` +
+    `**RSS ${mb(first?.rssBytes)} → ${mb(middle?.rssBytes)} → ${mb(last?.rssBytes)} MB (${growth >= 0 ? '+' : ''}${growth.toFixed(0)} MB start to end, peak ${mb(peakRss)} MB; target ≤ 150 MB and flat); ` +
+      `V8 heap used, lowest of the first and last quarter: ${mb(heapEarly)} → ${mb(heapLate)} MB. ` +
       `Outbox backlog peak ${peakBacklog}, ${last?.dead ?? 0} dead letters; ${wrong.length === 0 ? 'every dependent converged' : 'copies DIVERGED'}.**`,
     ''
   ]

@@ -115,6 +115,8 @@ export const errors = {
   // Outbox admin API (docs/outbox.md).
   unauthorized: define('JUNCTION_UNAUTHORIZED', 401, 'Unauthorized',
     () => ({ detail: 'The admin API needs "Authorization: Bearer <admin token>" (or, in a browser, the session of a login at /admin).' })),
+  adminLockedOut: define('JUNCTION_ADMIN_LOCKED_OUT', 429, 'Too Many Requests',
+    (retryAfter: number) => ({ detail: `Too many wrong admin credentials from this address; try again in ${retryAfter} s.`, retryAfter })),
   adminCsrf: define('JUNCTION_ADMIN_CSRF', 403, 'Forbidden',
     () => ({ detail: 'A change made with the admin session cookie needs the dashboard page\'s X-CSRF-Token header (or use "Authorization: Bearer <admin token>").' })),
   unknownDependent: define('JUNCTION_UNKNOWN_DEPENDENT', 404, 'Not Found',

@@ -8,8 +8,7 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startOrigin } from './support/origin.js'
 import { startGateway } from './support/gateway.js'
-import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/config/config-error.js'
+import { problemsOf } from './support/config-problems.js'
 
 const TOKEN = 'admin-token-for-exposure-test'
 
@@ -65,15 +64,7 @@ t.test('with a token: admin answers, unknown admin paths are 404, nothing is pro
 
 t.test('no route kind may sit on /admin', async t => {
   const services = 'services:\n  s: { urls: [http://127.0.0.1:3001] }\n'
-  const problems = (routes: string): string[] => {
-    try {
-      parseConfig(`${services}routes:\n${routes}`, { env: {} })
-    } catch (err) {
-      if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-      throw err
-    }
-    return []
-  }
+  const problems = (routes: string): string[] => problemsOf(`${services}routes:\n${routes}`)
   t.match(problems('  - { proxy: /admin, service: s }\n'), [/^routes\[0\]\.proxy: "\/admin" is reserved/])
   t.match(problems('  - { proxy: /admin/x, service: s }\n'), [/^routes\[0\]\.proxy: "\/admin" is reserved/])
   t.match(problems('  - get: /admin/:id\n    compose: { a: { service: s, path: /a } }\n'), [/^routes\[0\]\.get: "\/admin" is reserved/])

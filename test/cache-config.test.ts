@@ -3,23 +3,15 @@
  * `invalidate`, the top-level settings; the normalised form and every error message.
  */
 import t from 'tap'
-import { ConfigError } from '../src/config/config-error.js'
 import { parseConfig } from '../src/config/load.js'
+import { problemsOf } from './support/config-problems.js'
 
 const SERVICES = `services:
   users: { urls: [http://127.0.0.1:3001] }
   catalog: { urls: [http://127.0.0.1:3003] }
 `
 
-function problems (yaml: string): string[] {
-  try {
-    parseConfig(SERVICES + yaml, { env: {} })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  return []
-}
+const problems = (yaml: string): string[] => problemsOf(SERVICES + yaml)
 
 t.test('normalised blocks and settings', async t => {
   const config = parseConfig(SERVICES + `cache: { l1MaxBytes: 8mb, maxEntryBytes: 256kb }

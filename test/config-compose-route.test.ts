@@ -4,22 +4,14 @@
  */
 import t from 'tap'
 import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/config/config-error.js'
 import { formatRouteTable } from '../src/config/route-table.js'
+import { refusal } from './support/config-problems.js'
 
 const SERVICES = 'services:\n  users: { urls: [http://127.0.0.1:3001] }\n  orders: { urls: [http://127.0.0.1:3002] }\n  catalog: { urls: [http://127.0.0.1:3003] }\n'
 const GRAMMAR = 'write {params.<name>}, {query.<name>}, {headers.<name>}, {<part>.<field>} or {each <part>.<field>}'
 const NOT_COLLECTION = 'applies to collection parts only (a path with {each <part>.<field>}); remove it, or make the path a collection'
 
-function problems (routes: string): string[] {
-  try {
-    parseConfig(SERVICES + 'routes:\n  ' + routes + '\n', { env: {} })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
+const problems = (routes: string): string[] => refusal(SERVICES + 'routes:\n  ' + routes + '\n')
 
 t.test('unknown services: did you mean, or the list', async t => {
   t.same(problems(`- get: /p/:id

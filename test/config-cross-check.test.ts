@@ -3,20 +3,10 @@
  */
 import t from 'tap'
 import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/config/config-error.js'
 import { crossCheck, parseDuration, parseSize } from '../src/config/cross-check.js'
+import { refusal as problems } from './support/config-problems.js'
 
 const SERVICES = 'services:\n  users: { urls: [http://127.0.0.1:3001] }\n  orders: { urls: [http://127.0.0.1:3002] }\n'
-
-function problems (yaml: string): string[] {
-  try {
-    parseConfig(yaml, { env: {} })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
 
 const route = (...lines: string[]): string => SERVICES + 'routes:\n' + lines.map(l => `  - ${l}\n`).join('')
 

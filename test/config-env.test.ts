@@ -6,19 +6,11 @@
 import t from 'tap'
 import { substituteEnv, applyEnvOverrides, resolveEnv } from '../src/config/env.js'
 import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/config/config-error.js'
+import { refusal } from './support/config-problems.js'
 
 const BASE = 'services:\n  users: { urls: [http://127.0.0.1:3001] }\nroutes:\n  - { proxy: /api/users, service: users }\n'
 
-function problems (yaml: string, env: NodeJS.ProcessEnv): string[] {
-  try {
-    parseConfig(yaml, { env })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
+const problems = (yaml: string, env: NodeJS.ProcessEnv): string[] => refusal(yaml, { env })
 
 t.test('substitutes every string of the document, at any depth, and leaves the input alone', async t => {
   const input = { a: 'x-${A}-y', list: ['${B}', 3, true, null], nested: { c: '${C:-fallback}', d: '${D:-fallback}' } }

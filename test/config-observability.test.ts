@@ -3,8 +3,8 @@
  * message, the metrics path colliding with a route among them.
  */
 import t from 'tap'
-import { ConfigError } from '../src/config/config-error.js'
 import { parseConfig } from '../src/config/load.js'
+import { problemsOf as problems } from './support/config-problems.js'
 
 const BASE = `services:
   users: { urls: [http://127.0.0.1:3001] }
@@ -14,16 +14,6 @@ routes:
     compose:
       user: { service: users, path: "/users/{params.id}" }
 `
-
-function problems (yaml: string): string[] {
-  try {
-    parseConfig(yaml, { env: {} })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  return []
-}
 
 t.test('defaults: metrics at /metrics without a token; no span export', async t => {
   const config = parseConfig(BASE, { env: {} })

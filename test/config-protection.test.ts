@@ -8,22 +8,14 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/config/config-error.js'
 import { tempDir } from './support/gateway.js'
+import { refusal } from './support/config-problems.js'
 
 const SERVICES = 'services:\n  s: { urls: [http://127.0.0.1:3001] }\n'
 const ENV = { SECRET: 'x'.repeat(40) }
 const KEY16 = '0123456789abcdef'
 
-function problems (yaml: string, source?: string): string[] {
-  try {
-    parseConfig(SERVICES + yaml, { env: ENV, ...(source === undefined ? {} : { source }) })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
+const problems = (yaml: string, source?: string): string[] => refusal(SERVICES + yaml, source === undefined ? { env: ENV } : { env: ENV, source })
 
 const publicRoute = 'routes:\n  - { proxy: /a, service: s, public: true }\n'
 

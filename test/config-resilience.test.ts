@@ -4,23 +4,13 @@
  * defaults, and every error message.
  */
 import t from 'tap'
-import { ConfigError } from '../src/config/config-error.js'
 import { parseConfig } from '../src/config/load.js'
 import { CIRCUIT_BREAKER_DEFAULTS, OVERLOAD_DEFAULTS, RETRY_DEFAULTS } from '../src/config/resilience-block.js'
+import { problemsOf as problems } from './support/config-problems.js'
 
 const ROUTES = `routes:
   - { proxy: /api/users, service: users }
 `
-
-function problems (yaml: string): string[] {
-  try {
-    parseConfig(yaml, { env: {} })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  return []
-}
 
 t.test('defaults: retries, breaker and load shedding on; no active health checks', async t => {
   const config = parseConfig('services:\n  users: { urls: [http://127.0.0.1:3001] }\n' + ROUTES, { env: {} })

@@ -4,22 +4,11 @@
  */
 import t from 'tap'
 import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/config/config-error.js'
 import { validateConfig } from '../src/config/validate.js'
+import { refusal as problems } from './support/config-problems.js'
 
 const SERVICES = 'services:\n  users: { urls: [http://127.0.0.1:3001] }\n'
 const ROUTES = 'routes:\n  - { proxy: /api/users, service: users }\n'
-
-/** The issues of a config, as `path: message` lines. */
-function problems (yaml: string): string[] {
-  try {
-    parseConfig(yaml, { env: {} })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
 
 t.test('unknown keys suggest the key meant, and the misspelt required key is not reported twice', async t => {
   t.same(problems(SERVICES + 'routes:\n  - { proxy: /api/users, sevice: users }\n'), [

@@ -6,9 +6,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseConfig, loadConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/config/config-error.js'
 import { formatRouteTable } from '../src/config/route-table.js'
 import { tempDir } from './support/gateway.js'
+import { refusal } from './support/config-problems.js'
 
 const SERVICES = `services:
   users: { urls: [http://127.0.0.1:3001] }
@@ -19,15 +19,7 @@ routes:
 `
 const OWNER = 'owner: { service: users, path: "/users/{params.id}", version: { etag: true } }'
 
-function problems (yaml: string, source?: string): string[] {
-  try {
-    parseConfig(SERVICES + yaml, { env: {}, ...(source === undefined ? {} : { source }) })
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(i => `${i.path}: ${i.message}`)
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
+const problems = (yaml: string, source?: string): string[] => refusal(SERVICES + yaml, source === undefined ? {} : { source })
 
 t.test('the issue\'s example normalises to a WriteRouteConfig and shows in the route table', async t => {
   const config = parseConfig(SERVICES + `

@@ -26,6 +26,7 @@ t.test('the error catalogue is pinned: codes and statuses change only on purpose
     composeMissingInput: ['JUNCTION_COMPOSE_MISSING_INPUT', 400],
     composeBadInput: ['JUNCTION_COMPOSE_BAD_INPUT', 400],
     unauthorized: ['JUNCTION_UNAUTHORIZED', 401],
+    adminLockedOut: ['JUNCTION_ADMIN_LOCKED_OUT', 429],
     adminCsrf: ['JUNCTION_ADMIN_CSRF', 403],
     unknownDependent: ['JUNCTION_UNKNOWN_DEPENDENT', 404],
     deadLetterNotFound: ['JUNCTION_DEAD_LETTER_NOT_FOUND', 404],

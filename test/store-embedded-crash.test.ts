@@ -89,6 +89,8 @@ for (const { fsync, compactBytes, title } of variants) {
     const deleted = new Set<string>()
     const appended = new Set<string>()
     const acked = new Set<string>()
+    const ackIssued = new Set<string>()
+    const deleteIssued = new Set<string>()
     let maxIncr = 0
     for (const line of child.lines) {
       const [op, a = '', b = ''] = line.split(' ')
@@ -97,6 +99,8 @@ for (const { fsync, compactBytes, title } of variants) {
       else if (op === 'incr') maxIncr = Math.max(maxIncr, Number(a))
       else if (op === 'append') appended.add(a)
       else if (op === 'ack') acked.add(a)
+      else if (op === 'acking') ackIssued.add(a)
+      else if (op === 'deleting') deleteIssued.add(a)
     }
     t.comment(`${title}: ${child.lines.length} acknowledged operations in ${elapsed} ms before SIGKILL`)
 
@@ -115,7 +119,8 @@ for (const { fsync, compactBytes, title } of variants) {
       const got = (await store.get(key))?.toString()
       if (deleted.has(key)) {
         if (got !== undefined) resurrected.push(key)
-      } else if (got !== value) {
+      } else if (got !== value && !(got === undefined && deleteIssued.has(key))) {
+        // Absent is right for a key whose delete was in flight at the kill.
         missing.push(key)
       }
     }
@@ -129,17 +134,19 @@ for (const { fsync, compactBytes, title } of variants) {
     const queue = store.queue('crash')
     const entries = await queue.claim('recovery', { count: 1_000_000, visibilityMs: 60_000 })
     const present = new Set(entries.map(e => e.id))
-    const lostAppends = [...appended].filter(id => !acked.has(id) && !present.has(id))
+    // An entry whose ack was issued but not acknowledged (in flight at the kill) may be
+    // gone: the ack's record may have reached the journal just before the kill. An entry
+    // whose ack was never issued must be there.
+    const lostAppends = [...appended].filter(id => !ackIssued.has(id) && !present.has(id))
     const backFromAck = [...acked].filter(id => present.has(id))
-    // KNOWN BUG (open, issue 3): in about half the runs one batch of ~8 acknowledged queue
-    // appends (same millisecond) is not claimable after SIGKILL, with fsync always and batch
-    // alike; sets, deletes and the counter always survive. Present before 2026-11-23's
-    // second session (seen at 293920e). Marked todo so the suite reports it without failing
-    // CI; the assertion still runs and prints the lost ids. Remove the todo with the fix.
-    t.same(lostAppends, [], `all ${appended.size - acked.size} acknowledged, unacked appends are claimable`, { todo: lostAppends.length > 0 ? 'known bug: a batch of acknowledged appends lost after SIGKILL (see comment)' : false })
+    const ackInFlight = [...ackIssued].filter(id => !acked.has(id))
+    t.ok(ackInFlight.length <= 8, `at most one ack per worker in flight at the kill (${ackInFlight.length})`)
+    t.same(lostAppends, [], `all ${appended.size - ackIssued.size} acknowledged appends never acked are claimable`)
     t.same(backFromAck, [], `none of the ${acked.size} acknowledged acks came back`)
     t.ok(entries.every(e => e.deliveries === 1), 'in-flight state starts over after a restart')
-    t.ok(entries.length - (appended.size - acked.size) <= 8, 'only in-flight appends are extra')
+    const gone = ackInFlight.filter(id => !present.has(id)).length
+    t.comment(`${title}: ${ackInFlight.length} acks in flight at the kill, ${gone} of them had taken effect`)
+    t.ok(entries.length - (appended.size - ackIssued.size) <= 8 + ackInFlight.length, 'only in-flight appends and in-flight acks are extra')
 
     // The store works after recovery.
     const id = await queue.append({ after: 'crash' })

@@ -11,12 +11,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { type AdminSessions, sessionCookie } from '../../src/admin/admin-session.js'
 import { DASHBOARD_CSS, DASHBOARD_SCRIPT } from '../../src/admin/dashboard-assets.js'
+import type { CredentialGuard } from '../../src/admin/credential-guard.js'
 import { DASHBOARD_CSP, dashboardPage, loginPage, panel } from '../../src/admin/dashboard-html.js'
 import { dashboardSnapshot, type DashboardSnapshot } from '../../src/admin/dashboard-model.js'
 import { sessionOf } from './auth.js'
 
 export interface DashboardOptions {
   sessions: AdminSessions
+  /** Counts wrong tokens per address (shared with the bearer check). */
+  guard: CredentialGuard
   /** How often the page refreshes its panel. */
   refreshMs: number
 }
@@ -69,9 +72,15 @@ export async function dashboardPublicRoutes (app: FastifyInstance, opts: Dashboa
     })
 
     scope.post('/login', async (request, reply) => {
+      const wait = opts.guard.waitSeconds(request.ip)
+      if (wait > 0) {
+        reply.header('retry-after', String(wait))
+        return html(reply, 429, loginPage(`Too many wrong tokens from this address; try again in ${wait} s.`))
+      }
       const body = request.body as Record<string, unknown> | undefined
       const token = typeof body?.token === 'string' ? body.token : ''
       if (token === '' || !sessions.checkToken(token)) {
+        opts.guard.failed(request.ip)
         request.log.warn({ ip: request.ip }, 'admin dashboard: login refused')
         return html(reply, 401, loginPage('That is not the admin token.'))
       }

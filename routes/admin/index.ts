@@ -17,6 +17,7 @@ import cacheAdminRoutes from './cache.js'
 import reloadAdminRoutes from './reload.js'
 import type { ReloadOutcome } from '../../src/reload-outcome.js'
 import { dashboardDataRoutes, dashboardPublicRoutes } from './dashboard.js'
+import { CredentialGuard, type CredentialGuardOptions } from '../../src/admin/credential-guard.js'
 
 export interface AdminRoutesOptions {
   token: string
@@ -28,6 +29,8 @@ export interface AdminRoutesOptions {
   sessionTtlMs?: number
   /** How often the dashboard page refreshes; default 2 s. */
   refreshMs?: number
+  /** Wrong tokens allowed per client address and window (tests shorten the window). */
+  credentialGuard?: CredentialGuardOptions
 }
 
 const NOT_GET = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
@@ -35,11 +38,12 @@ const NOT_GET = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 export default async function adminRoutes (app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
   if (opts.token === '') throw new Error('the admin API needs a non-empty token')
   const sessions = new AdminSessions(opts.token, opts.sessionTtlMs ?? 8 * 3600_000)
+  const guard = new CredentialGuard(opts.credentialGuard)
   await app.register(async function admin (scope) {
-    await scope.register(dashboardPublicRoutes, { sessions, refreshMs: opts.refreshMs ?? 2000 })
+    await scope.register(dashboardPublicRoutes, { sessions, guard, refreshMs: opts.refreshMs ?? 2000 })
     scope.route({ method: [...NOT_GET], url: '/', handler: notFound })
     await scope.register(async function guarded (api) {
-      api.addHook('onRequest', adminAuth(sessions))
+      api.addHook('onRequest', adminAuth(sessions, guard))
       await api.register(outboxAdminRoutes)
       await api.register(cacheAdminRoutes, { cachedRoutes: opts.cachedRoutes ?? [] })
       await api.register(dashboardDataRoutes)

@@ -351,6 +351,10 @@ export class RedisStore implements Store {
       redis = new Cluster([node], {
         lazyConnect: true,
         enableAutoPipelining: true,
+        // As for one Redis: a command issued while the cluster is away fails at once. The
+        // Cluster client has an offline queue of its own, which commandTimeout does not
+        // bound: with it, every command waited for the cluster to return.
+        enableOfflineQueue: false,
         clusterRetryStrategy: times => Math.min(50 * times, 1000),
         redisOptions: { ...options, connectTimeout: timeoutMs, maxRetriesPerRequest: 2, commandTimeout }
       })
@@ -655,10 +659,10 @@ export class RedisStore implements Store {
   private subscriber (): Redis | Cluster {
     if (this.sub === undefined) {
       // A cluster's sharded subscribers: one connection per master, following slot moves
-      // (a Cluster keeps its default offline queue). A single server's subscriber keeps its
+      // (with an offline queue, unlike the command connection). A single server's subscriber keeps its
       // offline queue: SUBSCRIBE is issued before the new connection is up.
       const sub = this.cluster
-        ? (this.redis as unknown as Cluster).duplicate([], { shardedSubscribers: true })
+        ? (this.redis as unknown as Cluster).duplicate([], { shardedSubscribers: true, enableOfflineQueue: true })
         : this.redis.duplicate({ enableOfflineQueue: true })
       sub.on('error', (err: Error) => { this.onError(err) })
       sub.on(this.cluster ? 'smessage' : 'message', (channel: string, message: string) => {

@@ -9,7 +9,10 @@
  * In `write` mode, several workers run concurrently (so group commit batches them) and
  * print every operation once its promise has resolved, one line each:
  *   set <key> <value> | del <key> | incr <n> | append <id> | ack <id>
- * A line printed means the store acknowledged the operation; the test kills this process
+ * A line printed means the store acknowledged the operation. One more line is printed
+ * *before* an operation: `acking <id>` when an ack is issued, because an ack in flight at
+ * the kill may or may not have taken effect (its entry may legitimately be gone), while an
+ * entry whose ack was never issued must survive; the test kills this process
  * with SIGKILL and checks that every printed operation survived. Lines are written with a
  * blocking write(2) on fd 1, so a printed line has left this process before the next
  * operation starts. (Not process.stdout.write: stdio 'pipe' is a socket pair, for which
@@ -62,12 +65,14 @@ if (mode === 'hold') {
       if (unacked === undefined) {
         unacked = id
       } else {
+        out(`acking ${unacked}`)
         await queue.ack([unacked])
         out(`ack ${unacked}`)
         unacked = undefined
       }
       if (i % 10 === 9) {
         const old = `k:${w}:${i - 5}`
+        out(`deleting ${old}`)
         await store.delete([old])
         out(`del ${old}`)
       }
