@@ -27,8 +27,9 @@ function registerComposeRoute (app: FastifyInstance, route: ComposeRouteConfig):
   async function compose (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const cancellation = new Cancellation()
     // The client went away before we answered: stop every part call too. (The response's
-    // 'close' also comes after a complete answer; by then the calls have finished.)
-    reply.raw.once('close', () => { if (!reply.sent) cancellation.cancel() })
+    // 'close' also comes after a complete answer; by then the calls have finished.) `on`,
+    // not `once`: 'close' comes once per response, and once() wraps and later removes.
+    reply.raw.on('close', () => { if (!reply.sent) cancellation.cancel() })
     try {
       if (routeCache !== undefined) return await cached(routeCache, request, reply)
       const res = await composer.compose({

@@ -194,3 +194,28 @@ routes:
   t.equal(res.status, 502)
   t.match(await res.json(), { part: 'big', reason: 'the body exceeds the part\'s maxBodySize of 1024 bytes' })
 })
+
+t.test('a body that arrives in several chunks is put together whole, a character split across two included', async t => {
+  // "é" is two bytes in UTF-8; the first chunk ends between them.
+  const text = '{ "name": "Ren\u00e9e",  "n": 1.0 }'
+  const bytes = Buffer.from(text)
+  const split = bytes.indexOf(0xc3) + 1
+  const o = await startOrigin(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.write(bytes.subarray(0, split))
+    // Later, so the gateway reads the two as separate chunks.
+    setTimeout(() => { res.write(bytes.subarray(split, split + 3)) }, 20)
+    setTimeout(() => { res.end(bytes.subarray(split + 3)) }, 40)
+  })
+  const gw = await startGateway(t, `
+services:
+  s: { urls: ["${o.url}"] }
+routes:
+  - get: /p
+    compose: { person: { service: s, path: /person } }
+`)
+  const res = await fetch(`${gw.url}/p`)
+  t.equal(res.status, 200)
+  // Passed through as sent: spacing and `1.0` kept.
+  t.equal(await res.text(), `{"person":${text}}`)
+})

@@ -3,6 +3,10 @@
  * - 0 ms backend: Junction's req/s against a minimal hand-written undici aggregator.
  * - 20 ms backend: Junction's p50 against one direct call to the backend (target:
  *   p50 ≤ max(parts) + 2 ms), at a moderate load so latency, not queueing, is measured.
+ *
+ * BENCH_COMPARE_CLI=<another build>/dist/src/cli.js adds that build's gateway (both backends)
+ * to the same runs, for a before/after in one sitting. BENCH_PROFILE_DIR=<dir> makes every
+ * gateway write a CPU profile (node --cpu-prof) there when it stops.
  */
 import { join } from 'node:path'
 import { load, mean, type LoadResult } from '../lib/load.js'
@@ -40,10 +44,18 @@ export async function composeScenario (settings: BenchSettings): Promise<Scenari
     started.push(fast)
     const slow = await startNode('backend 20 ms', join(ROOT, 'bench/peers/backend.mjs'), { cpu, env: { DELAY_MS: '20' } })
     started.push(slow)
-    const junctionFast = await startJunction('junction compose (0 ms)', COMPOSE(fast.url), { cpu })
-    started.push(junctionFast)
-    const junctionSlow = await startJunction('junction compose (20 ms)', COMPOSE(slow.url), { cpu })
-    started.push(junctionSlow)
+    const compare = process.env.BENCH_COMPARE_CLI === '' ? undefined : process.env.BENCH_COMPARE_CLI
+    const profileDir = process.env.BENCH_PROFILE_DIR === '' ? undefined : process.env.BENCH_PROFILE_DIR
+    const gateway = async (name: string, backend: Running, file: string, cli?: string): Promise<Running> => {
+      const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${file}.cpuprofile`]
+      const running = await startJunction(name, COMPOSE(backend.url), { cpu, nodeArgs, ...(cli === undefined ? {} : { cli }) })
+      started.push(running)
+      return running
+    }
+    const junctionFast = await gateway('junction compose (0 ms)', fast, 'compose-0ms')
+    const junctionSlow = await gateway('junction compose (20 ms)', slow, 'compose-20ms')
+    const comparedFast = compare === undefined ? undefined : await gateway('compared build (0 ms)', fast, 'compared-0ms', compare)
+    const comparedSlow = compare === undefined ? undefined : await gateway('compared build (20 ms)', slow, 'compared-20ms', compare)
     const aggregator = await startNode('undici aggregator', join(ROOT, 'bench/peers/aggregator.mjs'), { cpu, env: { UPSTREAM: fast.url } })
     started.push(aggregator)
     const aggregatorSlow = await startNode('undici aggregator (20 ms)', join(ROOT, 'bench/peers/aggregator.mjs'), { cpu, env: { UPSTREAM: slow.url } })
@@ -51,12 +63,14 @@ export async function composeScenario (settings: BenchSettings): Promise<Scenari
 
     const throughput = await alternate([
       { name: 'junction compose, 3 parts, 0 ms', url: `${junctionFast.url}/api/profile/1`, measured: [junctionFast] },
-      { name: 'hand-written undici aggregator, 3 parts, 0 ms', url: `${aggregator.url}/api/profile/1`, measured: [aggregator] }
+      { name: 'hand-written undici aggregator, 3 parts, 0 ms', url: `${aggregator.url}/api/profile/1`, measured: [aggregator] },
+      ...(comparedFast === undefined ? [] : [{ name: `junction compose, 3 parts, 0 ms, compared build ${compare ?? ''}`, url: `${comparedFast.url}/api/profile/1`, measured: [comparedFast] }])
     ], settings, settings.connections)
     const latency = await alternate([
       { name: 'junction compose, 3 parts, 20 ms', url: `${junctionSlow.url}/api/profile/1`, measured: [junctionSlow] },
       { name: 'hand-written undici aggregator, 3 parts, 20 ms', url: `${aggregatorSlow.url}/api/profile/1`, measured: [aggregatorSlow] },
-      { name: 'one direct call, 20 ms', url: `${slow.url}/a/1`, measured: [slow] }
+      { name: 'one direct call, 20 ms', url: `${slow.url}/a/1`, measured: [slow] },
+      ...(comparedSlow === undefined ? [] : [{ name: `junction compose, 3 parts, 20 ms, compared build ${compare ?? ''}`, url: `${comparedSlow.url}/api/profile/1`, measured: [comparedSlow] }])
     ], settings, 10)
 
     const j = throughput.get('junction compose, 3 parts, 0 ms')

@@ -17,7 +17,7 @@ import type { ServicePool } from '../upstream/service-pool.js'
 import { Cancellation } from './cancellation.js'
 import { collectSlots, type Slot } from './collection.js'
 import { mapLimit } from './limit.js'
-import { callPart, type CallFailure, type CallResult } from './part-call.js'
+import { callPart, callPartAsync, type CallFailure, type CallOptions, type CallResult } from './part-call.js'
 import type { ComposePlan, PlannedPart } from './plan.js'
 import { expandTemplate, isScalar, type TemplateInput } from './template.js'
 
@@ -94,15 +94,29 @@ export async function execute (plan: ComposePlan, request: ComposeRequest, servi
   let left = plan.parts.length
   let decided = false
 
-  // Not async: callPart's promise as it is, one promise layer fewer per call.
-  const call = (part: PlannedPart, path: string): Promise<CallResult> => callPart(service(part.config.service), {
+  const callOptions = (part: PlannedPart, path: string): CallOptions => ({
     path, headers, timeoutMs: part.timeoutMs, maxBodySize: part.config.maxBodySize, cancellation: scope
   })
 
-  const runSingle = async (part: PlannedPart): Promise<PartOutcome> => {
+  /** Calls the part; `done` gets its outcome (from within undici's callback, or at once when it cannot start). */
+  const runSingle = (part: PlannedPart, done: (outcome: PartOutcome) => void): void => {
     const expanded = expandTemplate(part.template, input)
-    if (!expanded.ok) return { status: 'failed', failure: unresolvable(expanded) }
-    const result = await call(part, expanded.path)
+    if (!expanded.ok) {
+      done({ status: 'failed', failure: unresolvable(expanded) })
+      return
+    }
+    callPart(service(part.config.service), callOptions(part, expanded.path), (result) => {
+      let outcome: PartOutcome
+      try {
+        outcome = singleOutcome(part, result)
+      } catch (err) {
+        outcome = junctionFailed(err)
+      }
+      done(outcome)
+    })
+  }
+
+  const singleOutcome = (part: PlannedPart, result: CallResult): PartOutcome => {
     if (!result.ok) return { status: 'failed', failure: result.failure }
     if (part.merged && (typeof result.value !== 'object' || result.value === null || Array.isArray(result.value))) {
       return { status: 'failed', failure: { kind: 'failed', reason: 'the body is not a JSON object, so it cannot be merged into the root' } }
@@ -130,7 +144,7 @@ export async function execute (plan: ComposePlan, request: ComposeRequest, servi
       return { status: 'failed', failure: { kind: 'failed', reason: `the collection needs ${distinct.length} calls, more than its maxCalls of ${part.config.maxCalls}` } }
     }
     const results = await mapLimit(distinct, part.config.maxConcurrency, async (path) => {
-      const result = await call(part, path)
+      const result = await callPartAsync(service(part.config.service), callOptions(part, path))
       // A required collection has failed with its first failed call: stop the rest now.
       if (!result.ok && !part.config.optional) scope.cancel()
       return result
@@ -175,15 +189,30 @@ export async function execute (plan: ComposePlan, request: ComposeRequest, servi
         finish(part, ABORTED)
         return
       }
-      const running = part.each === undefined ? runSingle(part) : runCollection(part, part.each)
-      running.then(outcome => { finish(part, outcome) }, (err: unknown) => {
-        finish(part, { status: 'failed', failure: { kind: 'failed', reason: 'Junction failed while composing it', cause: err } })
-      })
+      if (part.each !== undefined) {
+        runCollection(part, part.each).then(outcome => { finish(part, outcome) }, (err: unknown) => { finish(part, junctionFailed(err)) })
+        return
+      }
+      let started = false
+      try {
+        runSingle(part, outcome => {
+          started = true
+          finish(part, outcome)
+        })
+      } catch (err) {
+        // Junction's bug before the part got an outcome (once it has one, finish has run).
+        if (!started) finish(part, junctionFailed(err))
+        else throw err
+      }
     }
     // Topological order: among independent parts, calls start in declaration order.
     for (const part of plan.parts) if (part.deps.length === 0) begin(part)
     if (plan.parts.length === 0) resolve(executed(plan, [], bodies))
   })
+}
+
+function junctionFailed (err: unknown): PartOutcome {
+  return { status: 'failed', failure: { kind: 'failed', reason: 'Junction failed while composing it', cause: err } }
 }
 
 function executed (plan: ComposePlan, outcomes: readonly PartOutcome[], bodies: ReadonlyMap<string, unknown>): Execution {

@@ -4,7 +4,7 @@
  * (docs/resilience.md) as the proxy path has it: each try goes through its URL's circuit
  * breaker, and a try that failed in a way that says the URL is at fault (refused, reset,
  * timed out, 502/503/504) is retried, on another URL when there is one, after a jittered
- * backoff, within the retry budget and the part's deadline. Never rejects: every way a call
+ * backoff, within the retry budget and the part's deadline. Never fails: every way a call
  * can go wrong becomes a CallFailure the executor decides about (required → error, optional
  * → partial). A body that is not JSON, or too big, is a failure of that part, not a crash.
  *
@@ -13,8 +13,10 @@
  * stream and is cancelled through an AbortSignal, and those (with a per-call AbortController,
  * its listeners and a `for await` over the body) were the largest costs of a composed request
  * in the CPU profile. Here the chunks are collected as undici hands them over, one timer
- * bounds each try, and cancelling is a method call (./cancellation.ts). The retry machinery
- * (retryPart) only starts once a first try failed.
+ * bounds each try, and cancelling is a method call (./cancellation.ts). The result is handed
+ * to a callback, so that a try that succeeds reaches the executor with no promise layer
+ * (cockatiel's included: while the circuit is closed the breaker only counts the outcome).
+ * The retry machinery (retryPart) only starts once a first try failed.
  *
  * For a part, a try is the whole exchange (headers and body: the body is read whole before
  * it is used), so `tryTimeout` bounds both, and a failure while the body arrives counts like
@@ -72,14 +74,29 @@ const ABORTED: CallResult = { ok: false, failure: { kind: 'aborted' } }
 /** The body of a 204: no content, the JSON value null. */
 const NULL_BODY = Buffer.from('null')
 /**
- * What a cancelled try rejects with (not an Error: nothing is thrown to a user, and no
- * stack is captured): the breaker leaves it uncounted, as the proxy's client aborts are,
- * where resolving would count it as a success.
+ * What a cancelled try rejects with when it goes through cockatiel (not an Error: nothing
+ * is thrown to a user, and no stack is captured): the breaker leaves it uncounted, as the
+ * proxy's client aborts are, where resolving would count it as a success.
  */
 const CANCELLED = Object.freeze({ cancelled: true })
+/** A try its circuit did not admit (cockatiel's BrokenCircuitError). */
+const REFUSED: unique symbol = Symbol('refused')
 
-export async function callPart (service: ServicePool, opts: CallOptions): Promise<CallResult> {
-  if (opts.cancellation.cancelled) return ABORTED
+/** What a call's caller is handed, exactly once. */
+export type CallDone = (result: CallResult) => void
+
+/**
+ * Makes the call; `done` gets its result, exactly once: synchronously when the call cannot
+ * start (cancelled, every URL out of rotation), else when the last try has settled, from
+ * within undici's callback. A callback rather than a promise: a part's result then reaches
+ * the executor with no promise in between (each layer was a promise and a microtask per
+ * part); only a retry, rare, goes through promises.
+ */
+export function callPart (service: ServicePool, opts: CallOptions, done: CallDone): void {
+  if (opts.cancellation.cancelled) {
+    done(ABORTED)
+    return
+  }
   const policy = service.config.retry
   const retries = policy.attempts > 1
   let start = 0
@@ -89,45 +106,74 @@ export async function callPart (service: ServicePool, opts: CallOptions): Promis
   }
   // Only URLs in rotation (circuit closed, health check passing; src/upstream/service-pool.ts).
   const upstream = service.choose()
-  if (upstream === undefined) return outOfRotation(service)
-  const timeoutMs = retries ? Math.min(policy.tryTimeoutMs ?? opts.timeoutMs, span(policy, opts)) : opts.timeoutMs
-  let first: TryResult
-  try {
-    first = await tryPart(service, upstream, opts, timeoutMs, timeoutMs)
-  } catch (err) {
-    return caught(service, err, undefined)
+  if (upstream === undefined) {
+    done(outOfRotation(service))
+    return
   }
-  if (!retries || !isUrlFailure(first) || opts.cancellation.cancelled) return first
-  return await retryPart(service, opts, start, upstream, first)
+  const timeoutMs = retries ? Math.min(policy.tryTimeoutMs ?? opts.timeoutMs, span(policy, opts)) : opts.timeoutMs
+  tryPart(service, upstream, opts, timeoutMs, timeoutMs, (first) => {
+    // Refused by its circuit (it opened between the choice and the try): out of rotation.
+    if (first === REFUSED) done(outOfRotation(service))
+    else if (!retries || !isUrlFailure(first) || opts.cancellation.cancelled) done(first)
+    else retryPart(service, opts, start, upstream, first).then(done, (err: unknown) => { done(junctionFailed(err)) })
+  })
 }
+
+/** callPart as a promise, for the calls of a collection (several per part, bounded by mapLimit). */
+export async function callPartAsync (service: ServicePool, opts: CallOptions): Promise<CallResult> {
+  return await new Promise<CallResult>(resolve => { callPart(service, opts, resolve) })
+}
+
+/** A try's outcome, or REFUSED when its circuit did not admit it. */
+type TryDone = (result: TryResult | typeof REFUSED) => void
 
 /**
- * One try on `upstream`, through its breaker when it has one. The breaker sees the try's
- * promise (cockatiel's `execute`, as the proxy's tries): it counts a result marked
- * `urlFailed` as a failure, any other as a success, and leaves a cancelled try uncounted.
+ * One try on `upstream`, through its breaker when it has one. While the circuit is closed
+ * (nearly always) the try runs as it is and its outcome is counted on the breaker as it
+ * settles (UpstreamBreaker.counted: a result marked `urlFailed` as a failure, any other as
+ * a success), as the proxy's tries are; in any other state (the half-open probe, an open
+ * circuit) the try goes through cockatiel's `execute`. A cancelled try is never counted.
  */
-function tryPart (service: ServicePool, upstream: Upstream, opts: CallOptions, timeoutMs: number, namedMs: number): Promise<TryResult> {
+function tryPart (service: ServicePool, upstream: Upstream, opts: CallOptions, timeoutMs: number, namedMs: number, done: TryDone): void {
   const breaker = upstream.breaker
-  if (breaker === undefined) return dispatchTry(service, upstream, opts, timeoutMs, namedMs)
-  return breaker.execute(() => dispatchTry(service, upstream, opts, timeoutMs, namedMs))
+  if (breaker === undefined) {
+    dispatchTry(service, upstream, opts, timeoutMs, namedMs, done)
+    return
+  }
+  if (breaker.closed) {
+    dispatchTry(service, upstream, opts, timeoutMs, namedMs, (result) => {
+      if (result === ABORTED) {
+        done(result)
+        return
+      }
+      const counted = breaker.counted(result)
+      if (counted instanceof Promise) counted.then(done, (err: unknown) => { done(junctionFailed(err)) })
+      else done(counted)
+    })
+    return
+  }
+  breaker.execute(() => new Promise<TryResult>((resolve, reject) => {
+    // Rejected, not resolved, when cancelled: cockatiel then leaves it uncounted.
+    dispatchTry(service, upstream, opts, timeoutMs, namedMs, (result) => { if (result === ABORTED) reject(CANCELLED); else resolve(result) })
+  })).then(done, (err: unknown) => {
+    done(err === CANCELLED ? ABORTED : err instanceof BrokenCircuitError ? REFUSED : junctionFailed(err))
+  })
 }
 
-function dispatchTry (service: ServicePool, upstream: Upstream, opts: CallOptions, timeoutMs: number, namedMs: number): Promise<TryResult> {
-  return new Promise<TryResult>((resolve, reject) => {
-    const call = new PartCall(service, opts, timeoutMs, namedMs, resolve, reject)
-    opts.cancellation.register(call)
-    upstream.pool.dispatch({
-      method: 'GET',
-      path: opts.path,
-      headers: opts.headers,
-      // The part's timeout may be longer than the service's (the pool's default). undici's
-      // timeouts are per phase (headers, then between body chunks); the timer in PartCall
-      // bounds the whole try. The same value on every try keeps undici re-arming its timer
-      // rather than making a new one.
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs
-    }, call)
-  })
+function dispatchTry (service: ServicePool, upstream: Upstream, opts: CallOptions, timeoutMs: number, namedMs: number, done: (result: TryResult) => void): void {
+  const call = new PartCall(service, opts, timeoutMs, namedMs, done)
+  opts.cancellation.register(call)
+  upstream.pool.dispatch({
+    method: 'GET',
+    path: opts.path,
+    headers: opts.headers,
+    // The part's timeout may be longer than the service's (the pool's default). undici's
+    // timeouts are per phase (headers, then between body chunks); the timer in PartCall
+    // bounds the whole try. The same value on every try keeps undici re-arming its timer
+    // rather than making a new one.
+    headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs
+  }, call)
 }
 
 /**
@@ -161,13 +207,9 @@ async function retryPart (service: ServicePool, opts: CallOptions, start: number
     // A try cut short by the deadline names the part's limit when it times out, not what was left of it.
     const timeoutMs = Math.max(1, Math.min(tryTimeoutMs, left))
     const namedMs = tryTimeoutMs < left ? tryTimeoutMs : span(policy, opts)
-    let result: TryResult
-    try {
-      result = await tryPart(service, upstream, opts, timeoutMs, namedMs)
-    } catch (err) {
-      // Lost a race with the breaker (it opened between the choice and the try): the last failure stands.
-      return caught(service, err, last)
-    }
+    const result = await new Promise<TryResult | typeof REFUSED>(resolve => { tryPart(service, upstream, opts, timeoutMs, namedMs, resolve) })
+    // Lost a race with the breaker (it opened between the choice and the try): the last failure stands.
+    if (result === REFUSED) return last
     if (!isUrlFailure(result) || opts.cancellation.cancelled) return result
     last = result
   }
@@ -183,15 +225,9 @@ function isUrlFailure (result: TryResult): boolean {
   return !result.ok && 'urlFailed' in result
 }
 
-/**
- * A try rejects only when cancelled, or when its circuit refused it (then the previous try's
- * failure stands, or, for a first try, the service is out of rotation); anything else is
- * Junction's bug, for the executor to report.
- */
-function caught (service: ServicePool, err: unknown, previous: CallResult | undefined): CallResult {
-  if (err === CANCELLED) return ABORTED
-  if (err instanceof BrokenCircuitError) return previous ?? outOfRotation(service)
-  throw err
+/** Junction's own bug, met while calling: the part fails with it (the executor logs the cause). */
+function junctionFailed (err: unknown): CallResult {
+  return { ok: false, failure: { kind: 'failed', reason: 'Junction failed while composing it', cause: err } }
 }
 
 function outOfRotation (service: ServicePool): CallResult {
@@ -212,7 +248,7 @@ async function pause (ms: number, cancellation: Cancellation): Promise<void> {
 }
 
 /**
- * The state of one try. It settles (resolves its promise, or rejects it when cancelled)
+ * The state of one try. It settles (hands its result to `done`; ABORTED when cancelled)
  * exactly once: with the parsed body, or with the first failure; what undici reports after
  * that (the rest of a drained body, the error an abort causes) is ignored. A 502/503/504 is
  * settled once its body is drained, so that a retry finds the connection free again.
@@ -222,8 +258,8 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   readonly #opts: CallOptions
   /** What a timeout names: the try's own limit, or the part's when the deadline cut it. */
   readonly #namedMs: number
-  readonly #resolve: (result: TryResult) => void
-  readonly #reject: (reason: unknown) => void
+  /** Gets the result, exactly once; ABORTED when cancelled. */
+  readonly #done: (result: TryResult) => void
   readonly #timer: NodeJS.Timeout
   #controller: Dispatcher.DispatchController | undefined
   /** Set once the call must stop; undici is told as soon as it has started the request. */
@@ -235,17 +271,20 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   #finished = false
   /** The body is kept (a 2xx JSON answer); otherwise it is drained. */
   #collecting = false
-  #chunks: Buffer[] = []
+  /**
+   * The body so far: its first chunk alone (a part's body usually comes in one), an array
+   * only from the second on.
+   */
+  #first: Buffer | undefined
+  #more: Buffer[] | undefined
   #size = 0
   readonly #started = performance.now()
 
-  constructor (service: ServicePool, opts: CallOptions, timeoutMs: number, namedMs: number,
-    resolve: (result: TryResult) => void, reject: (reason: unknown) => void) {
+  constructor (service: ServicePool, opts: CallOptions, timeoutMs: number, namedMs: number, done: (result: TryResult) => void) {
     this.#service = service
     this.#opts = opts
     this.#namedMs = namedMs
-    this.#resolve = resolve
-    this.#reject = reject
+    this.#done = done
     this.#timer = setTimeout(this.#onDeadline, timeoutMs)
   }
 
@@ -260,8 +299,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
       this.#settle(this.#pending)
       return
     }
-    this.#settled = true
-    this.#reject(CANCELLED)
+    this.#settle(ABORTED)
     this.#abort()
   }
 
@@ -280,7 +318,8 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   onResponseStart (_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return
     if (!this.#settled) this.#service.signals.answered((performance.now() - this.#started) / 1000)
-    this.#chunks = []
+    this.#first = undefined
+    this.#more = undefined
     this.#size = 0
     this.#collecting = false
     if (this.#settled) return
@@ -317,20 +356,23 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
     }
     if (this.#size > this.#opts.maxBodySize) {
       this.#collecting = false
-      this.#chunks = []
+      this.#first = undefined
+      this.#more = undefined
       this.#tooLarge()
       return
     }
-    this.#chunks.push(chunk)
+    if (this.#first === undefined) this.#first = chunk
+    else if (this.#more === undefined) this.#more = [this.#first, chunk]
+    else this.#more.push(chunk)
   }
 
   onResponseEnd (): void {
     this.#finish()
     if (this.#pending !== undefined) this.#settle(this.#pending)
     if (!this.#collecting || this.#settled) return
-    const chunks = this.#chunks
-    this.#chunks = []
-    const bytes = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, this.#size)
+    const bytes = this.#more !== undefined ? Buffer.concat(this.#more, this.#size) : this.#first ?? Buffer.alloc(0)
+    this.#first = undefined
+    this.#more = undefined
     const text = bytes.toString('utf8')
     let value: unknown
     try {
@@ -344,7 +386,8 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
 
   onResponseError (_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.#finish()
-    this.#chunks = []
+    this.#first = undefined
+    this.#more = undefined
     if (this.#settled) return
     const failure = describe(this.#service, this.#namedMs, err)
     // A drain cut short (past DRAIN_LIMIT, or the connection dropped) still answers with the status.
@@ -359,7 +402,7 @@ class PartCall implements Dispatcher.DispatchHandler, Cancellable {
   #settle (result: TryResult): void {
     if (this.#settled) return
     this.#settled = true
-    this.#resolve(result)
+    this.#done(result)
   }
 
   #finish (): void {

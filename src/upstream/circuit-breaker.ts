@@ -119,8 +119,9 @@ export class UpstreamBreaker {
   /**
    * Runs one call wholly through cockatiel: its error or answer is counted (a compose
    * part's outcome marked `urlFailed` as a failure), and returned or thrown as is. Throws
-   * cockatiel's BrokenCircuitError when the circuit does not admit it. The proxy path uses
-   * request() below, which skips cockatiel's layers while the circuit is closed.
+   * cockatiel's BrokenCircuitError when the circuit does not admit it. While the circuit is
+   * closed, request() (the proxy) and `closed` with counted() (compose parts) skip
+   * cockatiel's layers.
    */
   execute<T> (call: () => Promise<T>): Promise<T> {
     return this.#policy.execute(call)
@@ -142,14 +143,30 @@ export class UpstreamBreaker {
     return pool.request(options).then(this.#answered, this.#failed)
   }
 
-  // Bound once: the closed path allocates no callback per call.
-  readonly #answered = (res: Dispatcher.ResponseData): Dispatcher.ResponseData | Promise<Dispatcher.ResponseData> => {
-    if (!isGatewayFailureStatus(res.statusCode)) {
-      this.#breaker.success(CircuitState.Closed)
-      return res
-    }
-    return this.#failure(async () => res, res)
+  /**
+   * Whether the circuit is closed: a call may then run as it is, its outcome handed to
+   * counted() (the closed path of request(), for a caller that is not a promise: a compose
+   * part's try, src/compose/part-call.ts). Otherwise calls go through execute().
+   */
+  get closed (): boolean {
+    return this.#policy.state === CircuitState.Closed
   }
+
+  /**
+   * Counts the outcome of a call admitted while the circuit was closed, and gives it back:
+   * a success at once (counted on the breaker directly), a failure (a 502/503/504 answer,
+   * an outcome marked `urlFailed`) once cockatiel has counted it (see #failure).
+   */
+  counted<T> (result: T): T | Promise<T> {
+    if (!isFailedTry(result)) {
+      this.#breaker.success(CircuitState.Closed)
+      return result
+    }
+    return this.#failure(async () => result, result)
+  }
+
+  // Bound once: the closed path allocates no callback per call.
+  readonly #answered = (res: Dispatcher.ResponseData): Dispatcher.ResponseData | Promise<Dispatcher.ResponseData> => this.counted(res)
 
   readonly #failed = async (err: unknown): Promise<Dispatcher.ResponseData> => {
     // Not the URL's fault (a client abort, a body over the limit): cockatiel leaves these uncounted too.
@@ -162,7 +179,7 @@ export class UpstreamBreaker {
    * through cockatiel (counted; opens the circuit when it trips). Opened meanwhile by
    * another call: counted only; the circuit already broke and its probe decides what's next.
    */
-  async #failure (replay: () => Promise<Dispatcher.ResponseData>, res: Dispatcher.ResponseData | undefined): Promise<Dispatcher.ResponseData> {
+  async #failure<T> (replay: () => Promise<T>, res: T | undefined): Promise<T> {
     if (this.#policy.state === CircuitState.Closed) return await this.#policy.execute(replay)
     this.#breaker.failure(CircuitState.Closed)
     if (res !== undefined) return res
