@@ -4,15 +4,14 @@
  * whose circuit opens, and a write whose deliveries succeed at one dependent and die at
  * another. The numbers are checked against what the origins saw.
  */
-import { Writable } from 'node:stream'
 import t from 'tap'
-import pino from 'pino'
 import { request } from 'undici'
 import { freePort } from './support/origin.js'
 import { startRecordingOrigin } from './support/recording-origin.js'
 import { startGateway } from './support/gateway.js'
 import { sample } from './support/metrics-text.js'
 import { eventually } from './support/writes.js'
+import { captureLog } from './support/log-capture.js'
 
 async function scrape (url: string, headers: Record<string, string> = {}): Promise<{ status: number, type: string, text: string }> {
   const res = await request(`${url}/metrics`, { headers })
@@ -39,13 +38,7 @@ t.test('metrics after proxy, cache, compose, 404, upstream failure and a write w
   const copies = await startRecordingOrigin(t, (_req, res) => { res.statusCode = 204; res.end() })
   const broken = await startRecordingOrigin(t, (_req, res) => { res.statusCode = 400; res.end('no such thing') })
   const gone = await freePort()
-  const lines: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    }
-  })
+  const { lines, logger } = captureLog()
   const gw = await startGateway(t, `
 outbox: { attemptTimeout: 1s, pollInterval: 100ms, baseBackoff: 50ms, maxBackoff: 200ms }
 services:
@@ -65,7 +58,7 @@ routes:
       propagate:
         - { service: copies, path: "/customers/{params.id}" }
         - { service: broken, path: "/broken/{params.id}" }
-`, { logger: pino({ level: 'info' }, sink) })
+`, { logger })
 
   const get = async (path: string, headers: Record<string, string> = {}): Promise<number> => {
     const res = await request(`${gw.url}${path}`, { headers })

@@ -7,15 +7,14 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Writable } from 'node:stream'
 import t from 'tap'
-import pino from 'pino'
 import { request } from 'undici'
 import { startRecordingOrigin } from './support/recording-origin.js'
 import { readBody, startOrigin } from './support/origin.js'
 import { startGateway } from './support/gateway.js'
 import { eventually } from './support/writes.js'
 import { parseTraceParent } from '../src/observability/trace-context.js'
+import { captureLog } from './support/log-capture.js'
 
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
 const CLIENT_SPAN = '00f067aa0ba902b7'
@@ -64,19 +63,13 @@ t.test('a request that calls no service makes no trace ids unless the client sen
     res.setHeader('cache-control', 'max-age=60')
     res.end('ok')
   })
-  const lines: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    }
-  })
+  const { lines, logger } = captureLog()
   const gw = await startGateway(t, `
 services:
   users: { urls: [${origin.url}] }
 routes:
   - { proxy: /api/users, service: users, cache: { ttl: 60s } }
-`, { logger: pino({ level: 'info' }, sink) })
+`, { logger })
   const get = async (id: string, headers: Record<string, string> = {}): Promise<string | undefined> => {
     const res = await request(`${gw.url}/api/users/1`, { headers: { 'x-request-id': id, ...headers } })
     await res.body.dump()
@@ -161,13 +154,7 @@ t.test('a delivery retried after the dependent restarts carries the write\'s tra
       res.end(JSON.stringify({ id: '1', version: 5 }))
     }, () => {})
   })
-  const lines: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    }
-  })
+  const { lines, logger } = captureLog()
   const gw = await startGateway(t, `
 outbox: { attemptTimeout: 500ms, pollInterval: 50ms, baseBackoff: 100ms, maxBackoff: 200ms, maxAttempts: 100 }
 services:
@@ -179,7 +166,7 @@ routes:
       owner: { service: users, path: "/users/{params.id}", version: { etag: true } }
       propagate:
         - { service: copies, path: "/customers/{params.id}" }
-`, { logger: pino({ level: 'info' }, sink) })
+`, { logger })
   const put = await request(`${gw.url}/api/users/1`, { method: 'PUT', headers: { traceparent: CLIENT_PARENT, 'content-type': 'application/json', 'x-request-id': 'trace-retry-1' }, body: '{}' })
   await put.body.dump()
   t.equal(put.statusCode, 200)

@@ -18,6 +18,7 @@ import { startHeldOrigin } from './support/held-origin.js'
 import { tempDir } from './support/gateway.js'
 import { startRedis } from './support/redis-server.js'
 import { call, eventually, startDemo, writeConfig } from './support/writes.js'
+import { captureLog } from './support/log-capture.js'
 
 const TOKEN = 'reload-test-token'
 const AUTH = { authorization: `Bearer ${TOKEN}` }
@@ -117,15 +118,9 @@ routes:
   - { proxy: /a, service: a }
 `, `server: { host: 127.0.0.1, port: 0, logLevel: ${level} }`)
   await writeFile(file, at('warn'))
-  const lines: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    }
-  })
   const config = await loadConfig(file)
-  const host = await GatewayHost.start(config, { logger: pino({ level: config.server.logLevel }, sink) })
+  const { lines, logger } = captureLog(config.server.logLevel)
+  const host = await GatewayHost.start(config, { logger })
   t.teardown(() => host.close())
   const url = `http://127.0.0.1:${(await host.listen()).port}`
   const requestLines = (): Array<Record<string, unknown>> => lines.filter(l => l.msg === 'request')

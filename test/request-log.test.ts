@@ -1,25 +1,18 @@
-import { Writable } from 'node:stream'
 import t from 'tap'
-import pino from 'pino'
 import { request } from 'undici'
 import { startOrigin } from './support/origin.js'
 import { startGateway } from './support/gateway.js'
+import { captureLog } from './support/log-capture.js'
 
 t.test('one structured log line per request: id, route, service, upstream, status, duration', async t => {
-  const lines: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    }
-  })
+  const { lines, logger } = captureLog()
   const origin = await startOrigin(t, (_req, res) => res.end('ok'))
   const gw = await startGateway(t, `
 services:
   users: { urls: [${origin.url}] }
 routes:
   - { proxy: /api/users, service: users, rewrite: /users }
-`, { logger: pino({ level: 'info' }, sink) })
+`, { logger })
 
   const res = await request(`${gw.url}/api/users/7?secret=1`, { headers: { 'x-request-id': 'log-test-1' } })
   await res.body.dump()
