@@ -15,8 +15,10 @@ for (const kind of ['embedded', 'redis'] as const) {
   t.test(`a write whose answer timed out is propagated by recovery (${kind})`, async t => {
     const env = kind === 'redis' ? { JUNCTION_STORE_URL: (await startRedis(t)).url } : {}
     const demo = await startDemo(t)
+    const traces: Array<{ method: string, traceparent: string | undefined }> = []
     const front = await startOrigin(t, (req, res) => {
-      (async () => {
+      traces.push({ method: req.method ?? '', traceparent: req.headers.traceparent as string | undefined })
+      ;(async () => {
         const body = await readBody(req)
         const answer = await request(demo.urls.users + (req.url ?? '/'), {
           method: req.method as 'GET',
@@ -43,6 +45,12 @@ for (const kind of ['embedded', 'redis'] as const) {
     'recovery propagated the committed version to both copies')
     t.comment(`propagated ${Date.now() - started} ms after the 504 (recovery threshold ${2 * (1000 + 500) + 1000} ms)`)
     t.ok(await eventually(async () => (await gw.app.store.queue('write-intents').stats()).length === 0, 5000), 'the intent is resolved')
+    // Recovery's read-back joins the interrupted write's trace.
+    const traceId = (tp: string | undefined): string | undefined => tp?.split('-')[1]
+    const put = traces.find(c => c.method === 'PUT')
+    const readBack = traces.find(c => c.method === 'GET')
+    t.ok(traceId(put?.traceparent) !== undefined, 'the owner call carried a traceparent')
+    t.equal(traceId(readBack?.traceparent), traceId(put?.traceparent), 'recovery\'s read-back carries the write\'s trace id')
     t.match((await call(`${demo.urls.orders}/customers/2`, 'GET')).body, { name: 'Grace B. Hopper' })
 
     // The same for a DELETE: the owner keeps a tombstone and answers 410 with its version,

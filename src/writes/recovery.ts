@@ -159,7 +159,7 @@ export class IntentRecovery {
       state = replayed.state
     }
     if (state === undefined) {
-      const read = await this.#readOwner(route, entityPath)
+      const read = await this.#readOwner(route, entityPath, intent)
       if (read === 'dropped') return 'dropped'
       state = read
     }
@@ -202,7 +202,7 @@ export class IntentRecovery {
     const { upstreams, log } = this.#opts
     const config = route.config
     const service = config.owner.service
-    const headers: Record<string, string> = { accept: 'application/json', 'idempotency-key': replay.idempotencyKey }
+    const headers: Record<string, string> = { ...traceHeaders(intent), accept: 'application/json', 'idempotency-key': replay.idempotencyKey }
     if (replay.contentType !== undefined) headers['content-type'] = replay.contentType
     const answer = await callService(upstreams.get(service), { method: 'POST', path: intent.ownerPath, headers, body: replay.body })
     if (answer.status >= 500) throw new Error(`owner answered ${answer.status} to the re-sent POST`)
@@ -223,11 +223,11 @@ export class IntentRecovery {
   }
 
   /** The owner's current version and representation of an entity (null for a tombstone); 'dropped' when it cannot be had (logged). Throws to retry later. */
-  async #readOwner (route: CompiledWriteRoute, entityPath: string): Promise<OwnerState | 'dropped'> {
+  async #readOwner (route: CompiledWriteRoute, entityPath: string, intent: Intent): Promise<OwnerState | 'dropped'> {
     const { upstreams, log } = this.#opts
     const config = route.config
     const service = config.owner.service
-    const read = await callService(upstreams.get(service), { method: 'GET', path: entityPath, headers: { accept: 'application/json' } })
+    const read = await callService(upstreams.get(service), { method: 'GET', path: entityPath, headers: { ...traceHeaders(intent), accept: 'application/json' } })
     if (read.status >= 500) throw new Error(`owner answered ${read.status}`)
     if (read.status === 404 || read.status === 410) {
       const version = versionFromEtag(read.headers.etag)
@@ -262,4 +262,10 @@ export function recoveryThresholdMs (owners: ReadonlyArray<{ timeoutMs: number, 
 
 function isObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** The interrupted request's trace context, so the owner sees recovery's calls in the write's trace. */
+function traceHeaders (intent: Intent): Record<string, string> {
+  if (intent.traceparent === undefined) return {}
+  return intent.tracestate === undefined ? { traceparent: intent.traceparent } : { traceparent: intent.traceparent, tracestate: intent.tracestate }
 }
