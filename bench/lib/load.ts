@@ -75,3 +75,27 @@ export function mean (runs: readonly LoadResult[]): LoadResult {
     cpuMicrosPerRequest: avg(r => r.cpuMicrosPerRequest)
   }
 }
+
+/** One target of a comparison: where to send load, and which processes' CPU counts for it. */
+export interface BenchTarget {
+  readonly name: string
+  readonly url: string
+  readonly measured: readonly Running[]
+  readonly headers?: Record<string, string>
+}
+
+/**
+ * Every target in turn, `rounds` times (A B A B: drift of the machine lands on all of
+ * them alike), after an unmeasured warm-up of each (JIT, keep-alive pools, cache fills);
+ * the mean of each target's runs, by name.
+ */
+export async function alternate (targets: readonly BenchTarget[], opts: { rounds: number, durationSec: number, connections: number, warmupSec?: number }): Promise<Map<string, LoadResult>> {
+  const run = async (target: BenchTarget, durationSec: number, measured: readonly Running[]): Promise<LoadResult> =>
+    await load({ url: target.url, connections: opts.connections, durationSec, ...(target.headers === undefined ? {} : { headers: target.headers }) }, measured)
+  for (const target of targets) await run(target, opts.warmupSec ?? 1, [])
+  const runs = new Map<string, LoadResult[]>()
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const target of targets) runs.set(target.name, [...(runs.get(target.name) ?? []), await run(target, opts.durationSec, target.measured)])
+  }
+  return new Map([...runs].map(([name, results]) => [name, mean(results)]))
+}

@@ -14,7 +14,7 @@
  * BENCH_PROFILE_DIR=<dir>: both L1 gateways write a CPU profile there when they stop.
  */
 import { join } from 'node:path'
-import { load, mean, type LoadResult } from '../lib/load.js'
+import { alternate } from '../lib/load.js'
 import { ROOT, profileArgs, startJunction, startNode, type Running } from '../lib/processes.js'
 import { startRedis, type BenchRedis } from '../lib/redis.js'
 import type { BenchSettings, ScenarioReport } from '../lib/report.js'
@@ -58,18 +58,9 @@ export async function cacheScenario (settings: BenchSettings): Promise<ScenarioR
       started.push(compared)
       targets.push({ name: `junction cache hit, L1, compared build ${compare}`, url: `${compared.url}/api/users/1`, measured: compared })
     }
-    const runs = new Map<string, LoadResult[]>()
-    for (const target of targets) {
-      // Warm-up: JIT, keep-alive pools, and the first request fills the cache.
-      await load({ url: target.url, connections: settings.connections, durationSec: 1 }, [])
-    }
-    for (let round = 0; round < settings.rounds; round++) {
-      for (const target of targets) {
-        const result = await load({ url: target.url, connections: settings.connections, durationSec: settings.durationSec }, [target.measured])
-        runs.set(target.name, [...(runs.get(target.name) ?? []), result])
-      }
-    }
-    const results = targets.map(t => ({ name: t.name, result: mean(runs.get(t.name) ?? []) }))
+    // The unmeasured warm-up also fills the cache (the first request of each target).
+    const means = await alternate(targets.map(t => ({ name: t.name, url: t.url, measured: [t.measured] })), settings)
+    const results = targets.map(t => ({ name: t.name, result: means.get(t.name)! }))
     const baseline = results[0]?.result
     const rows = results.map(({ name, result }) => ({
       name,

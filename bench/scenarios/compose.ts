@@ -9,8 +9,8 @@
  * gateway write a CPU profile (node --cpu-prof) there when it stops.
  */
 import { join } from 'node:path'
-import { load, mean, type LoadResult } from '../lib/load.js'
-import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
+import { alternate } from '../lib/load.js'
+import { ROOT, profileArgs, startJunction, startNode, type Running } from '../lib/processes.js'
 import type { BenchSettings, ScenarioReport, ScenarioRow } from '../lib/report.js'
 
 const COMPOSE = (url: string): string => `
@@ -24,18 +24,6 @@ routes:
       c: { service: backend, path: "/c/{params.id}" }
 `
 
-async function alternate (targets: ReadonlyArray<{ name: string, url: string, measured: Running[] }>, settings: BenchSettings, connections: number): Promise<Map<string, LoadResult>> {
-  const runs = new Map<string, LoadResult[]>()
-  for (const t of targets) await load({ url: t.url, connections, durationSec: 1 }, [])
-  for (let round = 0; round < settings.rounds; round++) {
-    for (const t of targets) {
-      const result = await load({ url: t.url, connections, durationSec: settings.durationSec }, t.measured)
-      runs.set(t.name, [...(runs.get(t.name) ?? []), result])
-    }
-  }
-  return new Map([...runs].map(([name, r]) => [name, mean(r)]))
-}
-
 export async function composeScenario (settings: BenchSettings): Promise<ScenarioReport> {
   const cpu = settings.serverCpu
   const started: Running[] = []
@@ -45,10 +33,8 @@ export async function composeScenario (settings: BenchSettings): Promise<Scenari
     const slow = await startNode('backend 20 ms', join(ROOT, 'bench/peers/backend.mjs'), { cpu, env: { DELAY_MS: '20' } })
     started.push(slow)
     const compare = process.env.BENCH_COMPARE_CLI === '' ? undefined : process.env.BENCH_COMPARE_CLI
-    const profileDir = process.env.BENCH_PROFILE_DIR === '' ? undefined : process.env.BENCH_PROFILE_DIR
     const gateway = async (name: string, backend: Running, file: string, cli?: string): Promise<Running> => {
-      const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${file}.cpuprofile`]
-      const running = await startJunction(name, COMPOSE(backend.url), { cpu, nodeArgs, ...(cli === undefined ? {} : { cli }) })
+      const running = await startJunction(name, COMPOSE(backend.url), { cpu, nodeArgs: profileArgs(file), ...(cli === undefined ? {} : { cli }) })
       started.push(running)
       return running
     }
@@ -65,13 +51,13 @@ export async function composeScenario (settings: BenchSettings): Promise<Scenari
       { name: 'junction compose, 3 parts, 0 ms', url: `${junctionFast.url}/api/profile/1`, measured: [junctionFast] },
       { name: 'hand-written undici aggregator, 3 parts, 0 ms', url: `${aggregator.url}/api/profile/1`, measured: [aggregator] },
       ...(comparedFast === undefined ? [] : [{ name: `junction compose, 3 parts, 0 ms, compared build ${compare ?? ''}`, url: `${comparedFast.url}/api/profile/1`, measured: [comparedFast] }])
-    ], settings, settings.connections)
+    ], { ...settings, connections: settings.connections })
     const latency = await alternate([
       { name: 'junction compose, 3 parts, 20 ms', url: `${junctionSlow.url}/api/profile/1`, measured: [junctionSlow] },
       { name: 'hand-written undici aggregator, 3 parts, 20 ms', url: `${aggregatorSlow.url}/api/profile/1`, measured: [aggregatorSlow] },
       { name: 'one direct call, 20 ms', url: `${slow.url}/a/1`, measured: [slow] },
       ...(comparedSlow === undefined ? [] : [{ name: `junction compose, 3 parts, 20 ms, compared build ${compare ?? ''}`, url: `${comparedSlow.url}/api/profile/1`, measured: [comparedSlow] }])
-    ], settings, 10)
+    ], { ...settings, connections: 10 })
 
     const j = throughput.get('junction compose, 3 parts, 0 ms')
     const agg = throughput.get('hand-written undici aggregator, 3 parts, 0 ms')

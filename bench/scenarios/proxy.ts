@@ -6,7 +6,7 @@
  * BENCH_PROFILE_DIR=<dir>: both Junctions write a CPU profile there when they stop.
  */
 import { join } from 'node:path'
-import { load, mean, type LoadResult } from '../lib/load.js'
+import { alternate } from '../lib/load.js'
 import { ROOT, profileArgs, startJunction, startNode, type Running } from '../lib/processes.js'
 import type { BenchSettings, ScenarioReport } from '../lib/report.js'
 
@@ -43,19 +43,8 @@ export async function proxyScenario (settings: BenchSettings): Promise<ScenarioR
       started.push(compared)
       targets.push({ name: `junction, compared build ${compare}`, url: `${compared.url}/api/users/1`, proxy: compared })
     }
-    const runs = new Map<string, LoadResult[]>()
-    for (const target of targets) {
-      // Warm-up: JIT and keep-alive pools, not measured.
-      await load({ url: target.url, connections: settings.connections, durationSec: 1 }, [])
-    }
-    for (let round = 0; round < settings.rounds; round++) {
-      for (const target of targets) {
-        const measured = target.proxy === undefined ? [backend] : [target.proxy]
-        const result = await load({ url: target.url, connections: settings.connections, durationSec: settings.durationSec }, measured)
-        runs.set(target.name, [...(runs.get(target.name) ?? []), result])
-      }
-    }
-    const results = targets.map(t => ({ name: t.name, result: mean(runs.get(t.name) ?? []) }))
+    const means = await alternate(targets.map(t => ({ name: t.name, url: t.url, measured: t.proxy === undefined ? [backend] : [t.proxy] })), settings)
+    const results = targets.map(t => ({ name: t.name, result: means.get(t.name)! }))
     const direct = results[0]?.result
     const bareResult = results[2]?.result
     const junctionResult = results[1]?.result

@@ -13,7 +13,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { load, mean, type LoadResult } from '../lib/load.js'
+import { alternate } from '../lib/load.js'
 import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
 import { startRedis, type BenchRedis } from '../lib/redis.js'
 import type { BenchSettings, ScenarioReport } from '../lib/report.js'
@@ -89,18 +89,9 @@ export async function workersScenario (settings: BenchSettings): Promise<Scenari
       const pids = workers === 1 ? [] : await waitForWorkers(gateway, workers)
       targets.push({ name: gateway.name, url: `${gateway.url}/api/users/1`, measured: wholeTree(gateway, pids) })
     }
-    const runs = new Map<string, LoadResult[]>()
-    for (const target of targets) {
-      // Warm-up: JIT, keep-alive pools, and a late worker's start; not measured.
-      await load({ url: target.url, connections: settings.connections, durationSec: 2 }, [])
-    }
-    for (let round = 0; round < settings.rounds; round++) {
-      for (const target of targets) {
-        const result = await load({ url: target.url, connections: settings.connections, durationSec: settings.durationSec }, [target.measured])
-        runs.set(target.name, [...(runs.get(target.name) ?? []), result])
-      }
-    }
-    const results = targets.map(t => ({ name: t.name, result: mean(runs.get(t.name) ?? []) }))
+    // A longer warm-up: a late worker must be up before measuring.
+    const means = await alternate(targets.map(t => ({ name: t.name, url: t.url, measured: [t.measured] })), { ...settings, warmupSec: 2 })
+    const results = targets.map(t => ({ name: t.name, result: means.get(t.name)! }))
     const one = results[0]?.result
     const rows = results.map(({ name, result }) => ({
       name,

@@ -32,7 +32,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type autocannon from 'autocannon'
 import { load, mean, type LoadResult } from '../lib/load.js'
-import { ROOT, startJunction, startNode, type Running } from '../lib/processes.js'
+import { ROOT, profileArgs, startJunction, startNode, type Running } from '../lib/processes.js'
 import { startRedis, type BenchRedis } from '../lib/redis.js'
 import type { BenchSettings, ScenarioReport, ScenarioRow } from '../lib/report.js'
 
@@ -216,7 +216,6 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
   const compare = process.env.BENCH_COMPARE_CLI
   if (compare !== undefined && compare !== '') builds.push({ label: `compared build ${compare}`, cli: compare })
   // BENCH_PROFILE_DIR: each gateway writes a CPU profile (node --cpu-prof) there when it stops.
-  const profileDir = process.env.BENCH_PROFILE_DIR === '' ? undefined : process.env.BENCH_PROFILE_DIR
   const rows: ScenarioRow[] = []
   const verdicts: string[] = []
   const only = process.env.BENCH_WRITE_STORES
@@ -246,7 +245,7 @@ export async function writesScenario (settings: BenchSettings): Promise<Scenario
         const junction = await startJunction(`junction (${storeKind}, ${build.label})`, CONFIG(services.owner.url, services.copies[0]!.url, services.copies[1]!.url), {
           cpu: gatewayCpu,
           env,
-          ...(profileDir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${storeKind}-${gateways.length}.cpuprofile`] }),
+          nodeArgs: profileArgs(`${storeKind}-${gateways.length}`),
           ...(build.cli === undefined ? {} : { cli: build.cli })
         })
         started.push(junction)
