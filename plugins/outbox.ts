@@ -8,7 +8,7 @@
 import fp from 'fastify-plugin'
 import type { OutboxOptions } from '../src/outbox/outbox-options.js'
 import { StoreOutbox } from '../src/outbox/store-outbox.js'
-import type { Outbox } from '../src/outbox/types.js'
+import type { DeliveryRequest, Outbox } from '../src/outbox/types.js'
 
 const INFO_OR_BELOW = new Set(['info', 'debug', 'trace'])
 
@@ -39,14 +39,8 @@ export default fp<OutboxPluginOptions>(async function outboxPlugin (app, opts) {
   // superseded and retry lines are info: below that (logLevel warn), not even built.
   outbox.onOutcome(event => {
     if (event.outcome !== 'dead' && !INFO_OR_BELOW.has(app.log.level)) return
-    const r = event.request
     const line = {
-      reqId: r.requestId,
-      writeId: r.writeId,
-      traceId: traceIdOf(r.traceparent),
-      dependent: r.dependent,
-      entity: r.entity,
-      version: r.version,
+      ...deliveryOf(event.request),
       outcome: event.outcome,
       attempts: event.attempts,
       status: event.status,
@@ -58,14 +52,8 @@ export default fp<OutboxPluginOptions>(async function outboxPlugin (app, opts) {
   })
   outbox.onAttempt(event => {
     if (event.result !== 'retry' || !INFO_OR_BELOW.has(app.log.level)) return
-    const r = event.request
     app.log.info({
-      reqId: r.requestId,
-      writeId: r.writeId,
-      traceId: traceIdOf(r.traceparent),
-      dependent: r.dependent,
-      entity: r.entity,
-      version: r.version,
+      ...deliveryOf(event.request),
       outcome: 'retry',
       attempts: event.attempts,
       status: event.status,
@@ -77,6 +65,11 @@ export default fp<OutboxPluginOptions>(async function outboxPlugin (app, opts) {
   app.addHook('onReady', async () => { outbox.start() })
   app.addHook('onClose', async () => { await outbox.close() })
 }, { name: 'outbox', fastify: '5.x', dependencies: ['store', 'upstreams'] })
+
+/** What every delivery log line says of the delivery: the write, its trace, where and what. */
+function deliveryOf (r: DeliveryRequest): Record<string, unknown> {
+  return { reqId: r.requestId, writeId: r.writeId, traceId: traceIdOf(r.traceparent), dependent: r.dependent, entity: r.entity, version: r.version }
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
