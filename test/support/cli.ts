@@ -47,7 +47,19 @@ export interface RunningGateway {
  */
 export async function startCliGateway (t: Teardown, yaml: string, opts: { env?: NodeJS.ProcessEnv, dir?: string, store?: string, startTimeoutMs?: number } = {}): Promise<RunningGateway> {
   const dir = opts.dir ?? await tempDir(t)
-  const port = await freePort()
+  // A free port is only free until the child binds it: another process on this busy
+  // machine (a listener, or an outgoing connection's ephemeral port) may take it in
+  // between. That refusal is ours, not the gateway's: try another port, a bounded few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(t, yaml, dir, await freePort(), opts)
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes('EADDRINUSE')) throw err
+    }
+  }
+}
+
+async function startOnce (t: Teardown, yaml: string, dir: string, port: number, opts: { env?: NodeJS.ProcessEnv, store?: string, startTimeoutMs?: number }): Promise<RunningGateway> {
   const file = join(dir, 'junction.yaml')
   // `store`: the store block's YAML flow mapping, e.g. `{ kind: redis, url: "…", cluster: true }`.
   await writeFile(file, `store: ${opts.store ?? `{ kind: embedded, dir: ${JSON.stringify(join(dir, 'data'))} }`}\n${yaml}`)
