@@ -15,6 +15,7 @@
  *   dead letter an append to the dead-letter queue. A crash at any point leaves the entry (or its
  *   successor) in the store: a delivery may repeat (same Idempotency-Key), never vanish.
  */
+import { setMaxListeners } from 'node:events'
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
 import { errors } from '../errors.js'
@@ -70,7 +71,11 @@ export class StoreOutbox implements Outbox {
   private readonly tracer: Tracer
   private readonly onError: (err: unknown, context: string) => void
   private readonly random: () => number
-  private readonly abort = new AbortController()
+  /**
+   * Aborted by close(): every delivery in flight listens to it (one listener each, removed
+   * when the attempt settles), so more than 10 concurrent deliveries is normal, not a leak.
+   */
+  private readonly abort = unboundedAbortController()
   private readonly lastLagWrite = new Map<string, number>()
   /** When a nudge for a dependent was last published, and the one scheduled (see nudge). */
   private readonly lastNudge = new Map<string, number>()
@@ -518,4 +523,10 @@ export class StoreOutbox implements Outbox {
 function minDefined (a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b
   return b === undefined ? a : Math.min(a, b)
+}
+
+function unboundedAbortController (): AbortController {
+  const controller = new AbortController()
+  setMaxListeners(0, controller.signal)
+  return controller
 }
