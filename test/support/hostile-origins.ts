@@ -3,7 +3,7 @@
  * (./recording-origin.ts): `users` and `orders` (proxied and composed), `catalog` (owner of
  * the write routes: versions in ETags, POST answers 201 + Location) and `copies` (keeps a
  * copy of catalog items). `config()` is a gateway config with one route of every kind over
- * them; `reached()` says which of them saw a request since the last `reset()`.
+ * them; `reset()` forgets what each has received.
  */
 import type { RecordingOrigin } from './recording-origin.js'
 import { startRecordingOrigin } from './recording-origin.js'
@@ -15,8 +15,6 @@ export type ServiceName = typeof SERVICES[number]
 
 export interface HostileOrigins {
   readonly origins: Readonly<Record<ServiceName, RecordingOrigin>>
-  /** Services that received at least one request (a head) since the last reset. */
-  reached (): ServiceName[]
   reset (): void
   /** services: + routes: over these origins; `server` (and any other top-level blocks) first as given, `extraRoutes` (YAML list items) last. */
   config (server?: string, extraRoutes?: string): string
@@ -46,7 +44,6 @@ export async function startHostileOrigins (t: Teardown): Promise<HostileOrigins>
   }
   return {
     origins,
-    reached: () => SERVICES.filter(name => origins[name].received.length > 0),
     reset: () => { for (const name of SERVICES) origins[name].reset() },
     config: (server = '', extraRoutes = '') => `${server}
 services:

@@ -16,9 +16,11 @@ export interface Received {
 }
 
 export interface RecordingOrigin extends Origin {
-  /** Every request whose head arrived, in order (a cut body shows `complete: false`). */
+  /** Every request whose head arrived since the last reset, in order (a cut body shows `complete: false`). */
   readonly received: Received[]
-  /** Forgets what was received. */
+  /** Every request whose head arrived since the origin started: reset leaves it alone. */
+  readonly all: readonly Received[]
+  /** Forgets what was received (not `all`). */
   reset (): void
 }
 
@@ -33,17 +35,22 @@ const defaultAnswer: Answer = (req, res) => {
 
 export async function startRecordingOrigin (t: Teardown, answer: Answer = defaultAnswer): Promise<RecordingOrigin> {
   const received: Received[] = []
+  const all: Received[] = []
   const origin = await startOrigin(t, (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
-    const index = received.length
-    received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0), complete: false })
+    // One record in both lists, completed in place: a request still arriving when a test
+    // resets `received` completes its record in `all` and nowhere else.
+    const entry: { -readonly [K in keyof Received]: Received[K] } =
+      { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0), complete: false }
+    received.push(entry)
+    all.push(entry)
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
-      const entry = { ...(received[index] as Received), body: Buffer.concat(chunks), complete: true }
-      received[index] = entry
+      entry.body = Buffer.concat(chunks)
+      entry.complete = true
       answer(entry, res)
     })
     req.on('error', () => {})
   })
-  return Object.assign(origin, { received, reset: () => { received.length = 0 } })
+  return Object.assign(origin, { received, all, reset: () => { received.length = 0 } })
 }
