@@ -153,14 +153,7 @@ t.test('X-Request-Id passes through nginx and Junction to the service and back',
   t.match(hostile.headers['x-request-id'], /^[0-9a-f]{32}$/, 'an id Junction would reject is replaced by nginx already')
   t.equal(all.at(-1)?.headers['x-request-id'], hostile.headers['x-request-id'])
 
-  // nginx writes the access log in its log phase, after the answer has left: poll briefly.
-  const want = hostile.headers['x-request-id']
-  let ids: unknown[] = []
-  for (let i = 0; i < 40; i++) {
-    ids = (await nginx.accessLog()).map(line => line.requestId)
-    if (ids.at(-1) === want) break
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
+  const ids = (await nginx.accessLogThrough(hostile.headers['x-request-id'])).map(line => line.requestId)
   t.same(ids.slice(-3), ['client-id-123', id, hostile.headers['x-request-id']], 'nginx logs the same ids')
 })
 
@@ -186,14 +179,16 @@ t.test('an instance killed with SIGKILL: idempotent GETs keep succeeding on the 
   victim.child.kill('SIGKILL')
   await victim.exited
   const served: Record<string, number> = {}
+  let lastId: unknown
   for (let i = 0; i < 20; i++) {
     const res = await get(`${nginx.url}/api/after/${i}`)
     t.equal(res.status, 200, `GET ${i} succeeds`)
     const who = res.headers['x-origin'] as string
     served[who] = (served[who] ?? 0) + 1
+    lastId = res.headers['x-request-id']
   }
   t.same(served, { b: 20 }, 'all served by the surviving instance')
-  const upstreams = (await nginx.accessLog()).slice(-20).map(line => String(line.upstream))
+  const upstreams = (await nginx.accessLogThrough(lastId)).slice(-20).map(line => String(line.upstream))
   t.ok(upstreams.some(u => u.includes(',')), 'nginx logged a passed-on attempt (two upstream addresses)')
   t.match(await nginx.errors(), /Connection refused|reset by peer|prematurely closed/)
 })
@@ -203,32 +198,32 @@ t.test('an instance killed with SIGKILL: idempotent GETs keep succeeding on the 
  * arrives: nginx has sent the request and sees the connection reset. Requests that land
  * on B first are answered normally; the next one goes to A (round-robin).
  */
-async function killMidRequest (t: Test, method: 'GET' | 'POST'): Promise<{ status: number, body: string, origin: string | undefined, answeredBefore: number, front: Front }> {
+async function killMidRequest (t: Test, method: 'GET' | 'POST'): Promise<{ status: number, body: string, origin: string | undefined, requestId: unknown, answeredBefore: number, front: Front }> {
   const f = await front(t, { holdA: true })
   const a = f.gateways[0]!
   f.origins[0]!.onArrive = () => { a.child.kill('SIGKILL') }
   for (let i = 0; i < 2; i++) {
     const res = await request(`${f.nginx.url}/api/orders`, { method, ...(method === 'POST' ? { body: '{"n":1}', headers: { 'content-type': 'application/json' } } : {}) })
     const body = await res.body.text()
-    if (f.origins[0]!.seen.length > 0) return { status: res.statusCode, body, origin: res.headers['x-origin'] as string | undefined, answeredBefore: i, front: f }
+    if (f.origins[0]!.seen.length > 0) return { status: res.statusCode, body, origin: res.headers['x-origin'] as string | undefined, requestId: res.headers['x-request-id'], answeredBefore: i, front: f }
   }
   throw new Error('no request reached instance A')
 }
 
 t.test('an instance killed mid-request: a GET is passed to the other instance', async t => {
-  const { status, origin, front } = await killMidRequest(t, 'GET')
+  const { status, origin, requestId, front } = await killMidRequest(t, 'GET')
   t.equal(status, 200)
   t.equal(origin, 'b', 'answered by B after A died with the request')
-  t.match(String((await front.nginx.accessLog()).at(-1)?.upstream), /, /, 'two attempts logged')
+  t.match(String((await front.nginx.accessLogThrough(requestId)).at(-1)?.upstream), /, /, 'two attempts logged')
 })
 
 t.test('an instance killed mid-request: a POST is not replayed on the other', async t => {
-  const { status, body, answeredBefore, front } = await killMidRequest(t, 'POST')
+  const { status, body, requestId, answeredBefore, front } = await killMidRequest(t, 'POST')
   t.equal(status, 502, 'nginx answers 502 itself')
   t.match(body, /Bad Gateway/)
   t.equal(front.origins[0]!.seen.length, 1, 'the POST reached A\'s service once')
   t.equal(front.origins[1]!.seen.length, answeredBefore, 'B saw only the POSTs B answered: no replay')
-  t.equal(String((await front.nginx.accessLog()).at(-1)?.upstream).includes(','), false, 'one attempt only')
+  t.equal(String((await front.nginx.accessLogThrough(requestId)).at(-1)?.upstream).includes(','), false, 'one attempt only')
 })
 
 t.test('a service down behind every instance: Junction\'s 502 is not retried and no instance leaves the rotation', async t => {
@@ -236,7 +231,7 @@ t.test('a service down behind every instance: Junction\'s 502 is not retried and
   const down = await get(`${nginx.url}/down/x`)
   t.equal(down.status, 502)
   t.match(JSON.parse(down.body), { code: 'JUNCTION_UPSTREAM_UNAVAILABLE' })
-  t.notMatch(String((await nginx.accessLog()).at(-1)?.upstream), /,/, 'one attempt only')
+  t.notMatch(String((await nginx.accessLogThrough(down.headers['x-request-id'])).at(-1)?.upstream), /,/, 'one attempt only')
   const served: Record<string, number> = {}
   for (let i = 0; i < 10; i++) {
     const who = (await get(`${nginx.url}/api/x`)).headers['x-origin'] as string
@@ -259,7 +254,7 @@ t.test('a body over 1m is refused by nginx with 413; 1m exactly goes through', a
   t.match(big.headers['x-request-id'], /^[0-9a-f]{32}$/)
   t.match(await big.body.text(), /nginx|413/)
   t.equal(all.length, before, 'no service saw it')
-  const logged = await nginx.accessLog()
+  const logged = await nginx.accessLogThrough(big.headers['x-request-id'])
   t.equal(logged.at(-1)?.upstream, '', 'nor did any Junction instance', { logged: logged.slice(-3) })
 })
 

@@ -48,6 +48,12 @@ export interface RunningNginx {
   errors (): Promise<string>
   /** Parsed lines of logs/junction.access.log (the `junction` JSON log_format). */
   accessLog (): Promise<Array<Record<string, unknown>>>
+  /**
+   * The parsed lines up to the one of the request with this X-Request-Id. nginx writes a
+   * request's line in its log phase, after the answer has left: a client that has its answer
+   * may read the file before the line is there, so this polls (5 s at most, then throws).
+   */
+  accessLogThrough (requestId: unknown): Promise<Array<Record<string, unknown>>>
   /** Re-renders the config (new upstreams, if given), checks it with `nginx -t`, sends SIGHUP and waits for new workers. */
   reload (opts?: { upstreams?: string[] }): Promise<void>
   /** Fast shutdown (SIGTERM), SIGKILL to the group after 5s; resolves once nginx has exited. */
@@ -215,6 +221,17 @@ export async function startNginx (t: Teardown, opts: StartNginxOptions): Promise
     return text.split('\n').filter(line => line.length > 0).map(line => JSON.parse(line) as Record<string, unknown>)
   }
 
+  const accessLogThrough = async (requestId: unknown): Promise<Array<Record<string, unknown>>> => {
+    const deadline = Date.now() + 5000
+    for (;;) {
+      const lines = await accessLog()
+      const at = lines.findIndex(line => line.requestId === requestId)
+      if (at !== -1) return lines.slice(0, at + 1)
+      if (Date.now() > deadline) throw new Error(`nginx logged no request with id ${String(requestId)} within 5 s`)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+
   const httpsUrl = tls === undefined ? undefined : `https://127.0.0.1:${tls.port}`
-  return { url, port, httpsUrl, dir, child, errors, accessLog, reload, stop }
+  return { url, port, httpsUrl, dir, child, errors, accessLog, accessLogThrough, reload, stop }
 }
