@@ -46,7 +46,13 @@ export default fp<AdminDashboardOptions>(async function adminDashboard (app, opt
     routeOptions.onResponse = given === undefined ? [count] : Array.isArray(given) ? [...given, count] : [given, count]
   })
   app.decorate('adminDashboard', { routes: opts.routes, cache, history })
-  app.addHook('onReady', async () => { history.start() })
+  app.addHook('onReady', async () => {
+    // Hits the shortcut answers before the router are counted as the hook above counts them.
+    for (const route of app.hitShortcut?.routes ?? []) {
+      if (cache.covers(route.url)) route.listeners.push((_method, _status, xCache) => { cache.record(route.url, xCache) })
+    }
+    history.start()
+  })
   app.addHook('onClose', async () => { await history.stop() })
 }, { name: 'admin-dashboard', fastify: '5.x', dependencies: ['outbox', 'upstreams'] })
 

@@ -21,6 +21,7 @@ import type { Validators } from '../src/cache/entry.js'
 import { namedServicePaths } from '../src/cache/write-targets.js'
 import { notModified, uriTag, type CacheRequest, type CacheResult } from '../src/cache/response-cache.js'
 import { RouteCache, splitUrl } from '../src/cache/route-cache.js'
+import type { ShortcutRoute } from '../src/cache/hit-shortcut.js'
 import { proxyResponseTags } from '../src/cache/route-tags.js'
 import { bufferAnswer, TooLargeToCache } from '../src/cache/buffered-answer.js'
 
@@ -126,6 +127,8 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
   }
 
   const routeCache = route.cache === undefined ? undefined : new RouteCache(route.prefix, route.cache)
+  /** Fastify url pattern → its entry in the cache-hit shortcut, for patterns it may answer. */
+  const shortcutRoutes = new Map<string, ShortcutRoute>()
   /** What the request log names as the upstream of an answer from the cache: one object for every hit. */
   const fromCache = Object.freeze({ service: service.name, origin: 'cache' })
 
@@ -148,6 +151,9 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     const hit = app.responseCache.hit(cacheRequest)
     if (hit !== undefined) {
       sendCached(request, reply, hit)
+      // The router sent this URL here: the next hits for it may skip the router.
+      const shortcutRoute = shortcutRoutes.get(request.routeOptions.url as string)
+      if (shortcutRoute !== undefined) app.hitShortcut?.learn(request.raw.url as string, shortcutRoute)
       return
     }
     cachedFill(request, reply, cache, cacheRequest).catch((err: unknown) => {
@@ -233,7 +239,12 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
       const reads = own.filter(m => m === 'GET' || m === 'HEAD')
       const writes = own.filter(m => UNSAFE.includes(m))
       const other = own.filter(m => m !== 'GET' && m !== 'HEAD' && !writes.includes(m))
-      if (reads.length > 0) app.route({ method: reads, url, exposeHeadRoute: false, handler: routeCache === undefined ? proxy : cachedProxy, ...protect() })
+      if (reads.length > 0) {
+        const protection = protect()
+        app.route({ method: reads, url, exposeHeadRoute: false, handler: routeCache === undefined ? proxy : cachedProxy, ...protection })
+        const shortcutRoute = routeCache === undefined ? undefined : app.hitShortcut?.route(url, service.name, routeCache, reads, (protection.onRequest?.length ?? 0) > 0)
+        if (shortcutRoute !== undefined) shortcutRoutes.set(url, shortcutRoute)
+      }
       if (writes.length > 0) app.route({ method: writes, url, exposeHeadRoute: false, handler: proxyInvalidating, ...protect() })
       if (other.length > 0) app.route({ method: other, url, exposeHeadRoute: false, handler: proxy, ...protect() })
     }

@@ -9,11 +9,15 @@
  * that other instances (or later configs) may hold.
  */
 import fp from 'fastify-plugin'
+import { HitShortcut } from '../src/cache/hit-shortcut.js'
 import { ResponseCache } from '../src/cache/response-cache.js'
 import type { CacheSettings } from '../src/config/types.js'
+import { IdTracer } from '../src/observability/tracing.js'
 
 export interface ResponseCachePluginOptions {
   settings: CacheSettings
+  /** server.maxHeaders (the shortcut's head checks). */
+  maxHeaders: number
 }
 
 export default fp<ResponseCachePluginOptions>(async function responseCachePlugin (app, opts) {
@@ -26,6 +30,13 @@ export default fp<ResponseCachePluginOptions>(async function responseCachePlugin
   })
   app.decorate('responseCache', cache)
   app.decorate('cacheSettings', opts.settings)
+  // Fresh L1 hits answered before the router (src/cache/hit-shortcut.ts; the host offers it
+  // each request). Not with a trace exporter: every request's span must be recorded.
+  const shortcut = app.hasDecorator('tracer') && app.tracer instanceof IdTracer && app.hasDecorator('overloadReason')
+    ? new HitShortcut({ cache, maxHeaders: opts.maxHeaders, overloadReason: app.overloadReason, log: app.log })
+    : null
+  app.decorate('hitShortcut', shortcut)
+  app.addHook('preClose', async () => { shortcut?.close() })
   app.addHook('onClose', async () => { await cache.close() })
 }, { name: 'response-cache', fastify: '5.x', dependencies: ['store'] })
 
@@ -34,5 +45,7 @@ declare module 'fastify' {
     responseCache: ResponseCache
     /** The instance-wide settings (maxEntryBytes is where cached proxy routes stop buffering). */
     cacheSettings: CacheSettings
+    /** Answers fresh L1 hits before the router; null with a trace exporter. */
+    hitShortcut: HitShortcut | null
   }
 }

@@ -3,12 +3,13 @@
  * plugins come first (errors, logging, store, upstream pools), then the gateway's own
  * endpoints (routes/), then the user's configured routes.
  */
-import { randomUUID } from 'node:crypto'
-import type { IncomingMessage, Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import type { HitShortcut } from './cache/hit-shortcut.js'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerFactory, type FastifyHttpOptions, type FastifyInstance, type RawRequestDefaultExpression as RawRequest } from 'fastify'
 import type { GatewayConfig, ServerConfig } from './config/types.js'
 import { clientErrorHandler } from './server/client-error.js'
 import { requestLoggerFactory } from './server/request-logger.js'
+import { requestId } from './server/request-id.js'
 import { compileTrust } from './upstream/trusted-proxies.js'
 import { DEFAULT_VERSION_HEADER } from './outbox/delivery.js'
 import { originForm } from './upstream/request-target.js'
@@ -56,14 +57,6 @@ export interface GatewayOptions {
   adminDashboard?: { sampleIntervalMs?: number, historySize?: number, refreshMs?: number }
 }
 
-/** A client's request id is kept when it is short and printable, so it cannot forge log lines. */
-const REQUEST_ID = /^[\w\-.:@/+=]{1,128}$/
-
-function requestId (req: IncomingMessage): string {
-  const given = req.headers['x-request-id']
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
-}
-
 /**
  * The listener's limits (docs/hygiene.md): node enforces them while parsing, before Fastify
  * sees a request, and src/server/client-error.ts answers what it refuses.
@@ -92,13 +85,20 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     : { logger: { level: config.server.logLevel } }
   const server = config.server
   const trust = compileTrust(server.trustProxy)
+  // Fresh L1 hits are answered before the router (src/cache/hit-shortcut.ts). The server is
+  // made when Fastify is, the shortcut once the response cache plugin is registered.
+  let shortcut: HitShortcut | null = null
+  const withShortcut = (handler: HttpHandler): HttpHandler => (req, res) => {
+    if (shortcut === null || !shortcut.serve(req, res)) handler(req, res)
+  }
+  const serverFactory = opts.serverFactory ?? plainServer
   const app = Fastify({
     ...logging,
     bodyLimit: server.bodyLimit,
     // One trust function for Fastify (request.ip, request.protocol) and the forwarded headers.
     trustProxy: server.trustProxy === false ? false : (address: string) => trust(address),
     ...listenerOptions(server),
-    ...(opts.serverFactory === undefined ? {} : { serverFactory: opts.serverFactory }),
+    serverFactory: (handler, options) => serverFactory(withShortcut(handler), options),
     rewriteUrl: (req: RawRequest) => originForm(req.url ?? '/'),
     frameworkErrors: frameworkErrorAnswer,
     // plugins/request-log.ts writes one line per request instead of Fastify's two.
@@ -129,7 +129,8 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     await app.register(storePlugin, { store, close: opts.closeStore ?? true })
     await app.register(upstreamsPlugin, { services: config.services })
     // After the store: closes before it.
-    await app.register(responseCachePlugin, { settings: config.cache })
+    await app.register(responseCachePlugin, { settings: config.cache, maxHeaders: server.maxHeaders })
+    shortcut = app.hitShortcut
     // After store and upstreams: closes before them (Fastify closes in reverse order).
     await app.register(outboxPlugin, { options: config.outbox })
     if (config.admin.token !== undefined) {
@@ -153,6 +154,28 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     throw err
   }
   return app
+}
+
+type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** What Fastify passes a serverFactory, the parts plainServer reads. */
+interface ServerSettings {
+  http?: ServerOptions
+  keepAliveTimeout?: number
+  requestTimeout?: number
+  connectionTimeout?: number
+  maxRequestsPerSocket?: number
+}
+
+/** The HTTP/1 server Fastify makes when given no serverFactory (fastify/lib/server.js), with our handler. */
+function plainServer (handler: HttpHandler, settings: Record<string, unknown>): Server {
+  const options = settings as ServerSettings
+  const server = createServer(options.http ?? {}, handler)
+  if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout
+  if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout
+  if (options.connectionTimeout !== undefined) server.setTimeout(options.connectionTimeout)
+  if (options.maxRequestsPerSocket !== undefined && options.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket
+  return server
 }
 
 /** Version headers of copies other than the default one, lower-case, once each. */
