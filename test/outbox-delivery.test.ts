@@ -117,14 +117,19 @@ for (const kind of [embeddedKind(root), redisKind(redis.url)] as StoreKind[]) {
       dependent.behaviour = () => failing ? { status: 503 } : undefined
       await outbox.enqueue([delivery('11', 1), delivery('12', 1)])
       const enqueued = Date.now()
-      // Every entry in backoff, none ready or in flight: the age is the retries' alone.
+      // Every entry in backoff, none ready or in flight: the age is the retries' alone. The
+      // reading that shows it is the one checked (a backoff may end right after it).
+      let stats: Awaited<ReturnType<typeof outbox.stats>>[number] | undefined
+      let before = 0
       const inBackoff = async (): Promise<boolean> => {
+        const asked = Date.now()
         const [s] = await outbox.stats()
-        return s !== undefined && s.retrying === 2 && s.pending === 0 && s.inFlight === 0 && dependent.seen.length >= 4
+        if (s === undefined || s.retrying !== 2 || s.pending !== 0 || s.inFlight !== 0 || dependent.seen.length < 4) return false
+        stats = s
+        before = asked
+        return true
       }
       await until('both in backoff after a few attempts', inBackoff)
-      const before = Date.now()
-      const [stats] = await outbox.stats()
       t.equal(stats?.retrying, 2)
       t.ok((stats?.oldestAgeMs ?? 0) >= before - enqueued, `the age counts from the first enqueue (${stats?.oldestAgeMs} ms, at least ${before - enqueued})`)
       await until('a later reading is older', async () => {
