@@ -56,14 +56,12 @@ export default fp<MetricsPluginOptions>(async function metricsPlugin (app, opts)
     metrics.watchCircuits(app.upstreams)
     if (app.hasDecorator('responseCache')) app.responseCache.onCoalesced = route => { metrics.route(route).coalesced() }
     // Hits the shortcut answers before the router count as the route's hook would count them.
-    if (app.hasDecorator('hitShortcut')) {
-      for (const route of app.hitShortcut?.routes ?? []) {
-        const signals = metrics.route(routeLabel(route.url))
-        route.listeners.push((method, status, xCache, seconds) => {
-          signals.answered(method, status, seconds)
-          signals.cacheResult(xCache)
-        })
-      }
+    for (const route of app.hitShortcut?.routes ?? []) {
+      const signals = metrics.route(routeLabel(route.url))
+      route.listeners.push((method, status, xCache, seconds) => {
+        signals.answered(method, status, seconds)
+        signals.cacheResult(xCache)
+      })
     }
     if (app.hasDecorator('outbox')) metrics.watchOutbox(app.outbox)
   })

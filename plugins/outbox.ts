@@ -8,9 +8,8 @@
 import fp from 'fastify-plugin'
 import type { OutboxOptions } from '../src/outbox/outbox-options.js'
 import { StoreOutbox } from '../src/outbox/store-outbox.js'
+import { writesInfo } from '../src/server/log-level.js'
 import type { DeliveryRequest, Outbox } from '../src/outbox/types.js'
-
-const INFO_OR_BELOW = new Set(['info', 'debug', 'trace'])
 
 /** The trace id in a stored traceparent (`00-<trace id>-<span id>-<flags>`), for log lines. */
 function traceIdOf (traceparent: string | undefined): string | undefined {
@@ -38,7 +37,7 @@ export default fp<OutboxPluginOptions>(async function outboxPlugin (app, opts) {
   // request id and write id that tie it to the client's request and its trace. Delivered,
   // superseded and retry lines are info: below that (logLevel warn), not even built.
   outbox.onOutcome(event => {
-    if (event.outcome !== 'dead' && !INFO_OR_BELOW.has(app.log.level)) return
+    if (event.outcome !== 'dead' && !writesInfo(app.log.level)) return
     const line = {
       ...deliveryOf(event.request),
       outcome: event.outcome,
@@ -51,7 +50,7 @@ export default fp<OutboxPluginOptions>(async function outboxPlugin (app, opts) {
     else app.log.info(line, 'delivery')
   })
   outbox.onAttempt(event => {
-    if (event.result !== 'retry' || !INFO_OR_BELOW.has(app.log.level)) return
+    if (event.result !== 'retry' || !writesInfo(app.log.level)) return
     app.log.info({
       ...deliveryOf(event.request),
       outcome: 'retry',

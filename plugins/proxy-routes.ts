@@ -127,8 +127,6 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
   }
 
   const routeCache = route.cache === undefined ? undefined : new RouteCache(route.prefix, route.cache)
-  /** Fastify url pattern → its entry in the cache-hit shortcut, for patterns it may answer. */
-  const shortcutRoutes = new Map<string, ShortcutRoute>()
   /** What the request log names as the upstream of an answer from the cache: one object for every hit. */
   const fromCache = Object.freeze({ service: service.name, origin: 'cache' })
 
@@ -136,8 +134,9 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
    * GET/HEAD on a cached route: answered by the response cache, which calls the service on
    * a miss. HEAD is answered from the GET entry (RFC 9111 §4: a stored GET response may
    * satisfy HEAD), so a miss on HEAD fetches (and stores) the GET answer, as nginx does.
+   * `shortcut`: this url pattern's entry in the cache-hit shortcut, when it may answer for it.
    */
-  function cachedProxy (request: FastifyRequest, reply: FastifyReply): void {
+  function cachedProxy (request: FastifyRequest, reply: FastifyReply, shortcut: ShortcutRoute | undefined): void {
     const cache = routeCache as RouteCache
     // A Range request wants part of the representation: stream it, uncached.
     if (request.headers.range !== undefined) {
@@ -152,8 +151,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     if (hit !== undefined) {
       sendCached(request, reply, hit)
       // The router sent this URL here: the next hits for it may skip the router.
-      const shortcutRoute = shortcutRoutes.get(request.routeOptions.url as string)
-      if (shortcutRoute !== undefined) app.hitShortcut?.learn(request.raw.url as string, shortcutRoute)
+      if (shortcut !== undefined) app.hitShortcut?.learn(request.raw.url as string, shortcut)
       return
     }
     cachedFill(request, reply, cache, cacheRequest).catch((err: unknown) => {
@@ -241,9 +239,9 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
       const other = own.filter(m => m !== 'GET' && m !== 'HEAD' && !writes.includes(m))
       if (reads.length > 0) {
         const protection = protect()
-        app.route({ method: reads, url, exposeHeadRoute: false, handler: routeCache === undefined ? proxy : cachedProxy, ...protection })
-        const shortcutRoute = routeCache === undefined ? undefined : app.hitShortcut?.route(url, service.name, routeCache, reads, (protection.onRequest?.length ?? 0) > 0)
-        if (shortcutRoute !== undefined) shortcutRoutes.set(url, shortcutRoute)
+        const shortcut = routeCache === undefined ? undefined : app.hitShortcut?.route(url, fromCache, routeCache, reads, (protection.onRequest?.length ?? 0) > 0)
+        const handler = routeCache === undefined ? proxy : (request: FastifyRequest, reply: FastifyReply): void => { cachedProxy(request, reply, shortcut) }
+        app.route({ method: reads, url, exposeHeadRoute: false, handler, ...protection })
       }
       if (writes.length > 0) app.route({ method: writes, url, exposeHeadRoute: false, handler: proxyInvalidating, ...protect() })
       if (other.length > 0) app.route({ method: other, url, exposeHeadRoute: false, handler: proxy, ...protect() })

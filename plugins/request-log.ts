@@ -4,14 +4,11 @@
  * status and duration. Also returns the request id to the client.
  */
 import fp from 'fastify-plugin'
+import { writesInfo } from '../src/server/log-level.js'
+import { requestLine, type UpstreamNote } from '../src/server/request-line.js'
 import { traceIfAny } from './tracing.js'
 
-export interface UpstreamNote {
-  service: string
-  origin: string
-}
-
-const INFO_OR_BELOW = new Set(['info', 'debug', 'trace'])
+export type { UpstreamNote }
 
 export interface RequestLogOptions {
   /** server.logLevel of the config being built (a reload may set the shared logger's level to it). */
@@ -29,24 +26,16 @@ export default fp<RequestLogOptions>(async function requestLog (app, opts) {
 
   // Logging at warn or above (production), no request could write the line: no hook at all.
   // The config's level counts too: on a reload the shared logger takes it once this app answers.
-  if (!INFO_OR_BELOW.has(app.log.level) && (opts.logLevel === undefined || !INFO_OR_BELOW.has(opts.logLevel))) return
+  if (!writesInfo(app.log.level) && (opts.logLevel === undefined || !writesInfo(opts.logLevel))) return
 
   app.addHook('onResponse', (request, reply, done) => {
     // Below info, do not even build the line.
-    if (INFO_OR_BELOW.has(request.log.level)) {
+    if (writesInfo(request.log.level)) {
       const url = request.raw.url ?? '/'
       const q = url.indexOf('?')
-      request.log.info({
-        method: request.method,
-        path: q === -1 ? url : url.slice(0, q),
-        route: request.routeOptions.url,
-        service: request.upstream?.service,
-        upstream: request.upstream?.origin,
-        status: reply.statusCode,
-        // Only a trace the request has: a cache hit without a client traceparent makes no ids to log.
-        traceId: traceIfAny(request)?.traceId,
-        ms: Math.round(reply.elapsedTime * 100) / 100
-      }, 'request')
+      // Only a trace the request has: a cache hit without a client traceparent makes no ids to log.
+      request.log.info(requestLine(request.method, q === -1 ? url : url.slice(0, q), request.routeOptions.url, request.upstream,
+        reply.statusCode, traceIfAny(request)?.traceId, reply.elapsedTime), 'request')
     }
     done()
   })

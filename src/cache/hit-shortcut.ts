@@ -1,6 +1,6 @@
 /**
- * Fresh L1 hits answered before the router: the host (src/gateway-host.ts) offers each
- * request here first, and a GET or HEAD whose URL is known to route to a plain cached proxy
+ * Fresh L1 hits answered before the router: the server's request handler (src/gateway.ts)
+ * offers each request here first, and a GET or HEAD whose URL is known to route to a plain cached proxy
  * route, and whose answer is a fresh entry in this process's L1, is written at once.
  * Everything else goes to Fastify as before.
  *
@@ -24,7 +24,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { headProblem } from '../server/request-head.js'
+import { writesInfo } from '../server/log-level.js'
 import { requestId } from '../server/request-id.js'
+import { requestLine, type UpstreamNote } from '../server/request-line.js'
 import { notModified, type ResponseCache } from './response-cache.js'
 import { splitUrl, type RouteCache } from './route-cache.js'
 
@@ -35,7 +37,8 @@ export type ShortcutListener = (method: string, status: number, xCache: string, 
 export interface ShortcutRoute {
   /** The Fastify url pattern (`/api/*`): the request log's `route`. */
   readonly url: string
-  readonly service: string
+  /** What the request line names as the upstream of its hits. */
+  readonly answeredBy: UpstreamNote
   readonly cache: RouteCache
   /** GET, HEAD or both: what the route registered for reads. */
   readonly methods: ReadonlySet<string>
@@ -60,8 +63,6 @@ export interface RequestLineLog {
 /** Bound of remembered URLs; emptied when full, like RouteCache's key memo (a hit only reads it). */
 const MAX_URLS = 10_000
 
-const INFO_OR_BELOW = new Set(['info', 'debug', 'trace'])
-
 const OCTET_STREAM = 'application/octet-stream'
 
 export class HitShortcut {
@@ -80,11 +81,10 @@ export class HitShortcut {
     return this.#answered
   }
 
-  /** A route the shortcut may answer for: undefined when it never may (see the file comment). */
-  route (url: string, service: string, cache: RouteCache, methods: readonly string[], protectedRoute: boolean): ShortcutRoute | undefined {
-    const reads = methods.filter(m => m === 'GET' || m === 'HEAD')
-    if (protectedRoute || reads.length === 0 || cache.keyHeaders.length > 0 || cache.config.key.identity !== undefined) return undefined
-    const route: ShortcutRoute = { url, service, cache, methods: new Set(reads), listeners: [] }
+  /** A route (its read methods) the shortcut may answer for: undefined when it never may (see the file comment). */
+  route (url: string, answeredBy: UpstreamNote, cache: RouteCache, reads: readonly string[], protectedRoute: boolean): ShortcutRoute | undefined {
+    if (protectedRoute || cache.keyHeaders.length > 0 || cache.config.key.identity !== undefined) return undefined
+    const route: ShortcutRoute = { url, answeredBy, cache, methods: new Set(reads), listeners: [] }
     this.routes.push(route)
     return route
   }
@@ -110,8 +110,8 @@ export class HitShortcut {
     const route = this.#byUrl.get(url)
     if (route === undefined || !route.methods.has(method) || this.#closing) return false
     const headers = req.headers
-    if (headers.range !== undefined || headers.traceparent !== undefined ||
-      headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false
+    // (A Range is refused by hit() below, as by the router's path.)
+    if (headers.traceparent !== undefined || headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false
     const options = this.#options
     if (headProblem(req, options.maxHeaders) !== undefined || options.overloadReason() !== undefined) return false
 
@@ -144,8 +144,9 @@ export class HitShortcut {
     const xCache = answer.headers['x-cache'] as string
     for (const listener of route.listeners) listener(method, answer.status, xCache, seconds)
     const log = options.log
-    if (INFO_OR_BELOW.has(log.level)) {
-      log.info({ reqId: id, method, path, route: route.url, service: route.service, upstream: 'cache', status: answer.status, ms: Math.round(seconds * 100_000) / 100 }, 'request')
+    if (writesInfo(log.level)) {
+      // reqId first, where the router's request logger has it as its binding.
+      log.info({ reqId: id, ...requestLine(method, path, route.url, route.answeredBy, answer.status, undefined, seconds * 1000) }, 'request')
     }
     return true
   }
