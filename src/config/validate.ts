@@ -21,9 +21,13 @@ import {
 import {
   type ConfigIssue, type PathSegment, formatPath, didYouMean, quoteList, describeValue, excerpt
 } from './config-error.js'
+import { settleHeap } from '../server/settle-heap.js'
 
 const ajv = new Ajv({ strict: true, allErrors: true, useDefaults: true, coerceTypes: true, allowUnionTypes: true, verbose: true })
 const validator = ajv.compile<ValidConfig>(ConfigSchema)
+// At once, before any other code runs: the compile fills V8's transition table of `{}`, and
+// code run while it is full stays slow for good (src/server/settle-heap.ts says why).
+settleHeap()
 
 export type ValidationResult =
   | { readonly ok: true, readonly config: ValidConfig }
