@@ -122,21 +122,22 @@ export class HitShortcut {
     const answer = notModified(method, headers, hit) ?? hit
 
     // As plugins/request-log.ts (x-request-id first), proxy-routes' sendCached and Fastify's
-    // reply.send of a Buffer (a content-type, a content-length matching the body) do.
+    // reply.send of a Buffer (a content-type, a content-length matching the body) do. One
+    // object handed to writeHead, as Fastify does: setHeader per header validates and stores
+    // each one a second time.
     const id = requestId(req)
-    res.setHeader('x-request-id', id)
+    const out: Record<string, string | string[]> = { 'x-request-id': id }
     let hasLength = false
     let hasType = false
     for (const name in answer.headers) {
-      const value = answer.headers[name] as string | string[]
-      res.setHeader(name, value)
+      out[name] = answer.headers[name] as string | string[]
       if (name === 'content-length') hasLength = true
       else if (name === 'content-type') hasType = true
     }
     const body = answer.body
-    if (!hasType) res.setHeader('content-type', OCTET_STREAM)
-    if (!hasLength || (method !== 'HEAD' && Number(answer.headers['content-length']) !== body.length)) res.setHeader('content-length', String(body.length))
-    res.statusCode = answer.status
+    if (!hasType) out['content-type'] = OCTET_STREAM
+    if (!hasLength || (method !== 'HEAD' && Number(answer.headers['content-length']) !== body.length)) out['content-length'] = String(body.length)
+    res.writeHead(answer.status, out)
     res.end(body)
     this.#answered++
 
