@@ -30,6 +30,7 @@ import type { GatewayConfig } from './config/types.js'
 import { buildGateway, listenerOptions } from './gateway.js'
 import type { ReloadOutcome } from './reload-outcome.js'
 import { openStore } from './store/open-store.js'
+import type { HitShortcut } from './cache/hit-shortcut.js'
 import type { Store } from './store/store.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -57,7 +58,9 @@ class Generation {
     readonly app: FastifyInstance,
     readonly handler: Handler,
     /** Never listens: Fastify attaches its server listeners here and the host forwards to them. */
-    readonly server: Server
+    readonly server: Server,
+    /** Offered each request before it is tracked and handed to Fastify (src/cache/hit-shortcut.ts). */
+    readonly shortcut: HitShortcut | null
   ) {}
 
   /** `onDone`: also called when the response has closed (shutdown only). */
@@ -193,6 +196,9 @@ export class GatewayHost {
   #dispatch (req: IncomingMessage, res: ServerResponse): void {
     const generation = this.#generation()
     if (this.#closing === undefined) {
+      // A fresh cache hit is written whole before serve() returns: there is nothing of it
+      // for a reload to wait for, so it is not tracked (tracking costs ~2 µs of a ~45 µs hit).
+      if (generation.shortcut !== null && generation.shortcut.serve(req, res)) return
       generation.track(res)
     } else {
       // Shutting down: this connection ends with this answer, and once it is idle it is closed.
@@ -214,10 +220,11 @@ export class GatewayHost {
         server = createServer()
         return server
       },
-      reload: async () => await this.reload()
+      reload: async () => await this.reload(),
+      offersHits: true
     })
     if (handler === undefined || server === undefined) throw new Error('Fastify did not call serverFactory')
-    return new Generation(config, app, handler, server)
+    return new Generation(config, app, handler, server, app.hitShortcut)
   }
 
   async #reload (): Promise<ReloadOutcome> {

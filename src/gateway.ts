@@ -51,6 +51,11 @@ export interface GatewayOptions {
    * (unlistened) server Fastify attaches its listeners to (src/gateway-host.ts).
    */
   serverFactory?: FastifyServerFactory
+  /**
+   * true: the caller offers each request to `app.hitShortcut` itself before handing it to
+   * the handler serverFactory got (src/gateway-host.ts); false (default): that handler does.
+   */
+  offersHits?: boolean
   /** Re-reads the config file and switches to it: POST /admin/reload (src/gateway-host.ts). */
   reload?: () => Promise<ReloadOutcome>
   /** Admin dashboard knobs (tests sample and refresh faster); defaults in the plugin and routes. */
@@ -98,7 +103,7 @@ export async function buildGateway (config: GatewayConfig, opts: GatewayOptions 
     // One trust function for Fastify (request.ip, request.protocol) and the forwarded headers.
     trustProxy: server.trustProxy === false ? false : (address: string) => trust(address),
     ...listenerOptions(server),
-    serverFactory: (handler, options) => serverFactory(withShortcut(handler), options),
+    serverFactory: (handler, options) => serverFactory(opts.offersHits === true ? handler : withShortcut(handler), options),
     rewriteUrl: (req: RawRequest) => originForm(req.url ?? '/'),
     frameworkErrors: frameworkErrorAnswer,
     // plugins/request-log.ts writes one line per request instead of Fastify's two.

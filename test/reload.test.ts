@@ -134,6 +134,38 @@ routes:
   t.match(requestLines().find(l => l.path === '/a/2'), { method: 'GET', route: '/a/*', status: 200, service: 'a' })
 })
 
+t.test('the host offers requests to the current generation\'s cache-hit shortcut; after a reload, the new one answers from its own L1 once filled', async t => {
+  let calls = 0
+  const origin = await startOrigin(t, (_req, res) => { calls++; res.setHeader('content-type', 'text/plain'); res.end(`v${calls}`) })
+  const yaml = (ttl: string): string => `
+services:
+  a: { urls: ["${origin.url}"] }
+routes:
+  - { proxy: /api, service: a, cache: { ttl: ${ttl} } }
+`
+  const gw = await startHost(t, yaml('1h'))
+  const cached = async (): Promise<{ body: string, xCache: unknown }> => {
+    const res = await request(`${gw.url}/api/x`)
+    return { body: await res.body.text(), xCache: res.headers['x-cache'] }
+  }
+  t.same(await cached(), { body: 'v1', xCache: 'MISS' })
+  t.same(await cached(), { body: 'v1', xCache: 'HIT' }, 'the router\'s hit teaches the shortcut the URL')
+  t.same(await cached(), { body: 'v1', xCache: 'HIT' })
+  const first = gw.host.app.hitShortcut
+  t.equal(first?.answered, 1, 'the third request was answered by the shortcut, before Fastify')
+
+  await writeFile(gw.file, gw.text(yaml('2h')))
+  t.equal((await reload(gw.url)).status, 200)
+  t.not(gw.host.app.hitShortcut, first, 'a new generation, a new shortcut')
+  t.equal(gw.host.app.hitShortcut?.answered, 0)
+  t.same(await cached(), { body: 'v1', xCache: 'HIT' }, 'from the store, which outlives generations (the new L1 starts empty)')
+  t.same(await cached(), { body: 'v1', xCache: 'HIT' }, 'from the new L1, through the router')
+  t.same(await cached(), { body: 'v1', xCache: 'HIT' })
+  t.equal(gw.host.app.hitShortcut?.answered, 1, 'from the new shortcut')
+  t.equal(first?.answered, 1, 'the replaced generation\'s shortcut is no longer offered requests')
+  t.equal(calls, 1)
+})
+
 t.test('an invalid file is refused: every error listed as `junction check` words it, the old config kept', async t => {
   const a = await startOrigin(t, (req, res) => { res.end(`a ${req.url ?? ''}`) })
   const gw = await startHost(t, `

@@ -1,6 +1,8 @@
 /**
- * Fresh L1 hits answered before the router: the server's request handler (src/gateway.ts)
- * offers each request here first, and a GET or HEAD whose URL is known to route to a plain cached proxy
+ * Fresh L1 hits answered before the router: each request is offered here first (by the
+ * gateway host, src/gateway-host.ts, before it tracks the request for reloads; by the server's
+ * handler, src/gateway.ts, when the gateway is built without a host), and a GET or HEAD
+ * whose URL is known to route to a plain cached proxy
  * route, and whose answer is a fresh entry in this process's L1, is written at once.
  * Everything else goes to Fastify as before.
  *
