@@ -30,8 +30,8 @@ export default fp<ResponseCachePluginOptions>(async function responseCachePlugin
   })
   app.decorate('responseCache', cache)
   app.decorate('cacheSettings', opts.settings)
-  // Fresh L1 hits answered before the router (src/cache/hit-shortcut.ts; the server's
-  // handler, made in src/gateway.ts, offers it each request). Not with a trace exporter:
+  // Fresh L1 hits answered before the router (src/cache/hit-shortcut.ts; the gateway host,
+  // or the server's handler made in src/gateway.ts, offers it each request). Not with a trace exporter:
   // every request's span must be recorded.
   const shortcut = app.hasDecorator('tracer') && app.tracer instanceof IdTracer && app.hasDecorator('overloadReason')
     ? new HitShortcut({ cache, maxHeaders: opts.maxHeaders, overloadReason: app.overloadReason, log: app.log })

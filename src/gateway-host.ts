@@ -197,7 +197,7 @@ export class GatewayHost {
     const generation = this.#generation()
     if (this.#closing === undefined) {
       // A fresh cache hit is written whole before serve() returns: there is nothing of it
-      // for a reload to wait for, so it is not tracked (tracking costs ~2 µs of a ~45 µs hit).
+      // for a reload to wait for, so it is not tracked (tracking cost ~6 µs of a ~46 µs hit).
       if (generation.shortcut !== null && generation.shortcut.serve(req, res)) return
       generation.track(res)
     } else {

@@ -21,18 +21,14 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
-let collect: (() => void) | undefined
-
 export function settleHeap (): void {
-  collect ??= exposedCollector()
-  collect()
-}
-
-function exposedCollector (): () => void {
-  const global = (globalThis as { gc?: () => void }).gc
-  if (typeof global === 'function') return global
+  const exposed = (globalThis as { gc?: () => void }).gc
+  if (typeof exposed === 'function') {
+    exposed()
+    return
+  }
   setFlagsFromString('--expose-gc')
   const gc = runInNewContext('gc') as () => void
   setFlagsFromString('--no-expose-gc')
-  return gc
+  gc()
 }
