@@ -85,3 +85,61 @@ t.test('ping rejects while the server is down and recovers when it is back', { t
   await store.set('after', 'restart')
   t.same((await store.get('after'))?.toString(), 'restart')
 })
+
+t.test('a queue\'s appends, locks and acks of one turn of the event loop go to Redis as one script call, in order', { timeout: 20_000 }, async t => {
+  const own = await startRedis(t) // its own server: the command counts below are this test's alone
+  const prefix = `batch:${randomUUID()}:`
+  const store = await RedisStore.open({ kind: 'redis', url: own.url, prefix })
+  t.teardown(() => store.close())
+  const raw = new Redis(own.url)
+  t.teardown(() => raw.quit())
+  const scriptCalls = async (): Promise<number> => {
+    const info = await raw.info('commandstats')
+    return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0)
+  }
+  const q = store.queue('work')
+  await q.append({ warm: 'up' }) // loads the script on the connection
+  const before = await scriptCalls()
+  // Issued in one tick: 40 appends raising registers, locks, an ack with an unlock.
+  const appends = Array.from({ length: 40 }, (_, i) => q.append({ n: String(i) }, { raise: { key: `latest:${i % 4}`, value: i } }))
+  const first = q.lock({ key: 'lease:a', token: 'one', ttlMs: 10_000 }, { read: 'latest:3' })
+  const second = q.lock({ key: 'lease:a', token: 'two', ttlMs: 10_000 })
+  const released = q.ack([], { unlock: { key: 'lease:a', token: 'one' } })
+  const third = q.lock({ key: 'lease:a', token: 'three', ttlMs: 10_000 })
+  const ids = await Promise.all(appends)
+  t.same(await first, { locked: true, value: 39 }, 'a lock reads the register as raised by the appends issued before it')
+  t.same(await second, { locked: false, value: undefined }, 'a held lock is not taken twice')
+  await released
+  t.equal((await third).locked, true, 'a lock issued after the unlock takes it')
+  t.equal(await scriptCalls() - before, 1, 'one script call for all of them')
+  const order = ids.map(id => id.split('-').map(Number) as [number, number])
+  t.ok(order.every((id, i) => i === 0 || id[0] > order[i - 1]![0] || (id[0] === order[i - 1]![0] && id[1] > order[i - 1]![1])), 'entries got increasing ids in the order issued')
+
+  // More than one script call's worth (600 appends): several calls, one after the other, still in order.
+  const many = await Promise.all(Array.from({ length: 600 }, (_, i) => q.append({ m: String(i) })))
+  const claimed = await q.claim('c', { count: 1000, visibilityMs: 10_000 })
+  t.same(claimed.filter(e => e.fields.m !== undefined).map(e => e.fields.m), many.map((_, i) => String(i)), 'a large batch keeps its order')
+  await q.ack(claimed.map(e => e.id))
+  t.equal((await q.stats()).length, 0, 'one ack of 641 entries acknowledged them all')
+})
+
+t.test('in a batch, a raise that fails fails only its own append; the entry stands, as with one command', { timeout: 20_000 }, async t => {
+  const prefix = `batcherr:${randomUUID()}:`
+  const store = await RedisStore.open({ kind: 'redis', url: redis.url, prefix })
+  t.teardown(() => store.close())
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.quit())
+  await raw.set(`${prefix}queue:{work}:k:latest:broken`, 'not a number')
+  const q = store.queue('work')
+  const [broken, fine, lock] = await Promise.allSettled([
+    q.append({ n: '1' }, { raise: { key: 'latest:broken', value: 5 } }),
+    q.append({ n: '2' }, { raise: { key: 'latest:fine', value: 5 } }),
+    q.lock({ key: 'lease:x', token: 't', ttlMs: 10_000 }, { read: 'latest:fine' })
+  ])
+  t.equal(broken.status, 'rejected')
+  t.match((broken as PromiseRejectedResult).reason, /not an integer/)
+  t.equal(fine.status, 'fulfilled', 'the next append in the same call went through')
+  t.same((lock as PromiseFulfilledResult<unknown>).value, { locked: true, value: 5 }, 'and the lock after it')
+  const entries = await q.claim('c', { count: 10, visibilityMs: 10_000 })
+  t.same(entries.map(e => e.fields.n), ['1', '2'], 'the append whose raise failed is still in the queue')
+})

@@ -30,6 +30,11 @@
  * ZADD; the claim script first moves due entries to the stream (XADD, so they get their
  * stream id then). Requires Redis ≥ 6.2 (XAUTOCLAIM, exclusive XRANGE bounds).
  *
+ * A queue's appends, locks and acks are not sent one command each: those issued during one
+ * turn of the event loop go as one script call per queue at its end, applied in the order
+ * issued (src/store/redis-queue-batch.ts, QUEUE_BATCH_LUA). Any other operation on the
+ * queue (claim, stats, read...) first sends what is waiting, so a queue's order holds.
+ *
  * Pub/sub uses a second connection, created on the first subscribe (a subscribed
  * connection cannot run other commands).
  *
@@ -61,6 +66,7 @@
 import { randomUUID } from 'node:crypto'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
+import { QUEUE_BATCH_LUA, QueueBatches, SET_MAX_FUNCTION } from './redis-queue-batch.js'
 import type { DurableQueue, MessageHandler, QueueLock, QueueRegister, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
 
 export interface RedisStoreOptions {
@@ -163,17 +169,6 @@ end
 return out
 `
 
-/**
- * KEYS[1] stream, KEYS[2] since set; ARGV group, ids... The ZREM is one command inside
- * the same script (no round trip), a no-op while the set does not exist (no retries).
- */
-const ACK_LUA = `
--- NOGROUP when nothing was ever claimed: the XDEL alone is then the whole ack.
-redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-redis.call('ZREM', KEYS[2], unpack(ARGV, 2))
-return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
-`
-
 /** KEYS[1] delayed set, KEYS[2] since set; ARGV delay ms, uuid, JSON fields, since (epoch ms) or ''. */
 const APPEND_DELAYED_LUA = `
 local time = redis.call('TIME')
@@ -199,55 +194,9 @@ if first[1] then oldest = first[1][1] end
 return { redis.call('XLEN', KEYS[1]) + delayed, inFlight, oldest, delayed, since }
 `
 
-/** Lua: raises the integer at `key` to at least `value` (ttl ms or ''); returns the result as a string. */
-const SET_MAX_FUNCTION = `
-local function setMax (key, value, ttl)
-  local current = redis.call('GET', key)
-  if current then
-    local n = tonumber(current)
-    if n == nil or string.find(current, '^-?%d+$') == nil then return redis.error_reply('ERR value is not an integer') end
-    if n >= tonumber(value) then return current end
-  end
-  if ttl ~= '' then
-    redis.call('SET', key, value, 'PX', ttl)
-  else
-    redis.call('SET', key, value, 'KEEPTTL')
-  end
-  return value
-end
-`
-
 /** KEYS[1]; ARGV value, ttl ms or ''. Returns the resulting value as a string. */
 const SET_MAX_LUA = SET_MAX_FUNCTION + `
 return setMax(KEYS[1], ARGV[1], ARGV[2])
-`
-
-/**
- * KEYS[1] stream, KEYS[2] a register of the queue; ARGV value, ttl ms or '', fields...
- * Appends, then raises the register. Returns {id, register value}.
- */
-const APPEND_RAISE_LUA = SET_MAX_FUNCTION + `
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
-local value = setMax(KEYS[2], ARGV[1], ARGV[2])
-if type(value) == 'table' then return value end
-return { id, value }
-`
-
-/** KEYS[1] a lock of the queue, KEYS[2] a register of it; ARGV token, ttl ms, '1' to read the register. Returns {1 if locked else 0, register or nil}. */
-const LOCK_READ_LUA = `
-local locked = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
-local value = false
-if ARGV[3] == '1' then value = redis.call('GET', KEYS[2]) end
-return { locked and 1 or 0, value }
-`
-
-/** KEYS[1] stream, KEYS[2] a lock of the queue, KEYS[3] since set; ARGV group, token, ids... Releases the lock if still the token's, then acks. */
-const UNLOCK_ACK_LUA = `
-if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
-if #ARGV < 3 then return 0 end
-redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
-redis.call('ZREM', KEYS[3], unpack(ARGV, 3))
-return redis.call('XDEL', KEYS[1], unpack(ARGV, 3))
 `
 
 /** KEYS[1] set; ARGV ttl ms or '', members... (atomic: the set never lives without its expiry). */
@@ -272,16 +221,13 @@ return 0
 
 interface ScriptCommands {
   junctionClaim (stream: string, delayed: string, since: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number, makeGroup: '0' | '1'): Promise<unknown>
-  junctionAck (stream: string, since: string, group: string, ...ids: string[]): Promise<unknown>
   junctionStats (stream: string, delayed: string, since: string, group: string): Promise<unknown>
   junctionAppendDelayed (delayed: string, since: string, delayMs: number, uuid: string, fields: string, sinceMs: string): Promise<unknown>
   junctionSetMax (key: string, value: string, ttlMs: string): Promise<unknown>
   junctionDeleteIfEquals (key: string, value: string): Promise<unknown>
   junctionAddToSet (key: string, ttlMs: string, ...members: string[]): Promise<unknown>
   junctionTakeSet (key: string): Promise<unknown>
-  junctionAppendRaise (stream: string, register: string, value: string, ttlMs: string, ...fields: string[]): Promise<unknown>
-  junctionLockRead (lock: string, register: string, token: string, ttlMs: number, read: '0' | '1'): Promise<unknown>
-  junctionUnlockAck (stream: string, lock: string, since: string, group: string, token: string, ...ids: string[]): Promise<unknown>
+  junctionQueueBatch (stream: string, since: string, ...args: Array<string | number>): Promise<unknown>
 }
 
 type ScriptedRedis = Redis & ScriptCommands
@@ -336,6 +282,8 @@ export class RedisStore implements Store {
   private heartbeat: NodeJS.Timeout | undefined
   /** False after a heartbeat PING failed (Redis connected but not answering), until one succeeds. */
   private answering = true
+  /** Queue appends, locks and acks of one turn of the event loop, one script call per queue. */
+  private readonly batches: QueueBatches
 
   private constructor (
     private readonly redis: ScriptedRedis,
@@ -344,7 +292,9 @@ export class RedisStore implements Store {
     private readonly onError: (err: Error) => void,
     private readonly cluster: boolean,
     private readonly idleConsumerMs: number
-  ) {}
+  ) {
+    this.batches = new QueueBatches(async (stream, since, ...args) => await redis.junctionQueueBatch(stream, since, ...args))
+  }
 
   static async open (config: RedisStoreConfig, opts: RedisStoreOptions = {}): Promise<RedisStore> {
     const safeUrl = redactRedisUrl(config.url)
@@ -384,10 +334,10 @@ export class RedisStore implements Store {
       onError(err)
     })
     for (const [name, lua, numberOfKeys] of [
-      ['junctionClaim', CLAIM_LUA, 3], ['junctionAck', ACK_LUA, 2], ['junctionStats', STATS_LUA, 3],
+      ['junctionClaim', CLAIM_LUA, 3], ['junctionStats', STATS_LUA, 3],
       ['junctionAppendDelayed', APPEND_DELAYED_LUA, 2], ['junctionSetMax', SET_MAX_LUA, 1],
       ['junctionDeleteIfEquals', DELETE_IF_EQUALS_LUA, 1], ['junctionAddToSet', ADD_TO_SET_LUA, 1],
-      ['junctionTakeSet', TAKE_SET_LUA, 1], ['junctionAppendRaise', APPEND_RAISE_LUA, 2], ['junctionLockRead', LOCK_READ_LUA, 2], ['junctionUnlockAck', UNLOCK_ACK_LUA, 3]
+      ['junctionTakeSet', TAKE_SET_LUA, 1], ['junctionQueueBatch', QUEUE_BATCH_LUA, 2]
     ] as const) {
       redis.defineCommand(name, { lua, numberOfKeys })
     }
@@ -511,6 +461,7 @@ export class RedisStore implements Store {
   queue (name: string): DurableQueue {
     const redis = this.redis
     const store = this
+    const batches = this.batches
     const stream = `${this.prefix}queue:{${name}}`
     const delayed = `${stream}:delayed`
     // Entries appended with a `since`, scored by it (see PROMOTE_LUA).
@@ -540,6 +491,7 @@ export class RedisStore implements Store {
         const raise = opts.raise
         if (raise !== undefined) checkRegister(raise)
         if (opts.delayMs !== undefined && opts.delayMs > 0) {
+          batches.flush(stream)
           const uuid = randomUUID()
           const appended = redis.junctionAppendDelayed(delayed, sinceSet, Math.ceil(opts.delayMs), uuid, JSON.stringify(flat), opts.since === undefined ? '' : String(Math.floor(opts.since)))
           // Issued together: applied in this order (a delayed entry is a sorted set member, the register a key).
@@ -548,29 +500,39 @@ export class RedisStore implements Store {
         }
         // XADD needs at least one field; an empty entry gets a placeholder that claim drops.
         const entry = flat.length > 0 ? flat : ['', '']
-        if (raise !== undefined) {
-          const reply = await redis.junctionAppendRaise(stream, local(raise.key), String(raise.value), ttlArg(raise.ttlMs), ...entry)
-          if (!Array.isArray(reply) || reply[0] === null || reply[0] === undefined) throw new Error(`append to ${stream} returned no id`)
-          return String(reply[0])
-        }
-        const id = await redis.xadd(stream, '*', ...entry)
-        if (id === null) throw new Error(`XADD to ${stream} returned no id`)
-        return id
+        const reply = await batches.add(stream, sinceSet, GROUP, {
+          kind: 'append',
+          fields: entry,
+          ...(raise === undefined ? {} : { raise: { key: local(raise.key), value: String(raise.value), ttl: ttlArg(raise.ttlMs) } })
+        })
+        if (!Array.isArray(reply) || reply[0] === null || reply[0] === undefined) throw new Error(`append to ${stream} returned no id`)
+        // The raise failed (the register holds something else than an integer); the entry stands.
+        if (reply[2] !== undefined && reply[2] !== null) throw new Error(`raise of ${raise?.key ?? '?'} in ${name}: ${String(reply[2])}`)
+        return String(reply[0])
       },
       async lock (lock: QueueLock, opts: { read?: string } = {}): Promise<{ locked: boolean, value: number | undefined }> {
-        const reply = await redis.junctionLockRead(local(lock.key), local(opts.read ?? lock.key), lock.token, px(lock.ttlMs), opts.read === undefined ? '0' : '1')
+        const reply = await batches.add(stream, sinceSet, GROUP, {
+          kind: 'lock',
+          lock: local(lock.key),
+          token: lock.token,
+          ttlMs: px(lock.ttlMs),
+          ...(opts.read === undefined ? {} : { register: local(opts.read) })
+        })
         if (!Array.isArray(reply)) throw new Error(`unexpected lock reply from ${stream}`)
         return { locked: Number(reply[0]) === 1, value: opts.read === undefined ? undefined : toInt(reply[1]) }
       },
       async raise (register: QueueRegister): Promise<number> {
         checkRegister(register)
+        batches.flush(stream)
         return Number(await redis.junctionSetMax(local(register.key), String(register.value), ttlArg(register.ttlMs)))
       },
       async read (key: string): Promise<number | undefined> {
+        batches.flush(stream)
         return toInt(await redis.get(local(key)))
       },
       async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
         if (opts.count < 1) return []
+        batches.flush(stream)
         const claim = async (): Promise<unknown> => await redis.junctionClaim(stream, delayed, sinceSet, GROUP, consumer, Math.floor(opts.count),
           Math.max(0, Math.floor(opts.visibilityMs)), store.sweepIdleConsumers(stream), store.groupsSeen.has(stream) ? '0' : '1')
         let reply: unknown
@@ -594,15 +556,16 @@ export class RedisStore implements Store {
         // Malformed ids would make XACK fail for the whole batch; they are unknown anyway.
         const valid = ids.filter(id => STREAM_ID.test(id))
         const unlock = opts.unlock
-        if (unlock !== undefined) {
-          // The unlock rides with the first chunk (or goes alone): one command for both.
-          await redis.junctionUnlockAck(stream, local(unlock.key), sinceSet, GROUP, unlock.token, ...valid.slice(0, ACK_CHUNK))
-        }
+        const acks: Array<Promise<unknown>> = []
+        // The unlock rides with the first chunk of ids (or goes alone): one operation for both.
+        if (unlock !== undefined) acks.push(batches.add(stream, sinceSet, GROUP, { kind: 'ack', ids: valid.slice(0, ACK_CHUNK), unlock: { key: local(unlock.key), token: unlock.token } }))
         for (let i = unlock === undefined ? 0 : ACK_CHUNK; i < valid.length; i += ACK_CHUNK) {
-          await redis.junctionAck(stream, sinceSet, GROUP, ...valid.slice(i, i + ACK_CHUNK))
+          acks.push(batches.add(stream, sinceSet, GROUP, { kind: 'ack', ids: valid.slice(i, i + ACK_CHUNK) }))
         }
+        await Promise.all(acks)
       },
       async stats (): Promise<QueueStats> {
+        batches.flush(stream)
         const reply = await redis.junctionStats(stream, delayed, sinceSet, GROUP)
         if (!Array.isArray(reply)) throw new Error(`unexpected stats reply from ${stream}`)
         const [length, inFlight, oldest, delayedCount, since] = reply as [unknown, unknown, unknown, unknown, unknown]
@@ -619,11 +582,13 @@ export class RedisStore implements Store {
         if (count < 1) return []
         const start = opts.after === undefined ? '-' : STREAM_ID.test(opts.after) ? `(${opts.after}` : undefined
         if (start === undefined) throw new Error(`peek after "${opts.after}": not a queue id`)
+        batches.flush(stream)
         const rows = await redis.xrange(stream, start, '+', 'COUNT', count)
         return rows.map(peeked)
       },
       async get (id: string): Promise<PeekedEntry | undefined> {
         if (!STREAM_ID.test(id)) return undefined
+        batches.flush(stream)
         const rows = await redis.xrange(stream, id, id)
         return rows.length === 0 ? undefined : peeked(rows[0])
       }
@@ -721,6 +686,8 @@ export class RedisStore implements Store {
   close (): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.heartbeat)
+      // QUIT waits for the replies of what is sent before it.
+      this.batches.flushAll()
       this.handlers.clear()
       await Promise.all([this.redis, this.sub].map(conn => conn === undefined ? undefined : quit(conn)))
     })()

@@ -9,11 +9,19 @@
  * implementation maps them to its own physical layout.
  *
  * Operations other than pub/sub that are issued together (in one go, without awaiting in
- * between) take effect in the order issued: the embedded store applies each to memory when
- * it is called (only the journal write is awaited), Redis sends them in one pipeline on
- * one connection. A caller may rely on that order without paying a round trip per step
- * (the outbox appends then raises a register, or takes a lease then reads a register, in
- * one round trip). The contract suite checks it.
+ * between) take effect in the order issued, among the store's keys and among the
+ * operations of one queue (its entries, registers and locks): the embedded store applies
+ * each to memory when it is called (only the journal write is awaited), Redis sends them
+ * in issue order on one connection. A caller may rely on that order without paying a round
+ * trip per step (the outbox appends then raises a register, or takes a lease then reads a
+ * register, in one round trip). The contract suite checks it.
+ *
+ * Between different queues, or between a queue and the store's keys, operations issued
+ * together may take effect in either order: the Redis store sends a queue's appends, locks
+ * and acks of one turn of the event loop as one script call at the end of the turn
+ * (src/store/redis-queue-batch.ts). Await one before issuing the other where the order
+ * matters (nothing in Junction needs it: a write's appends to several dependents' queues
+ * are independent).
  */
 
 export interface SetOptions {
