@@ -83,6 +83,38 @@ for (const kind of await cacheStores(t)) {
       t.ok(delays[19]! < 500, 'within 500 ms')
     })
 
+    t.test('invalidations asked for in one turn of the event loop share one sequence number and one message', async t => {
+      const origin = await startCacheOrigin(t, { body: 'v1' })
+      const [s1, s2] = await kind.shared(t)
+      const a = await ResponseCache.open({ store: s1 })
+      const b = await ResponseCache.open({ store: s2 })
+      t.teardown(() => Promise.all([a.close(), b.close()]))
+      const messages: string[] = []
+      const unsubscribe = await s2.subscribe('cache:invalidate', message => { messages.push(message) })
+      t.teardown(unsubscribe)
+      const rs = [1, 2, 3].map(i => req(`/batch/${i}`, [`item:${i}`]))
+      for (const r of rs) {
+        await a.serve(r, origin.fetch())
+        t.equal((await b.serve(r, origin.fetch())).cache, 'HIT')
+      }
+      const seqBefore = Number((await s1.get('cache:seq'))?.toString() ?? 0)
+      origin.reply = { body: 'v2' }
+      // Three writes answered in one turn: each resolves only once its own tag is stamped.
+      await Promise.all([a.invalidateTags(['item:1']), a.invalidateTags(['item:2', 'item:1']), a.invalidateTags(['item:3'])])
+      const seqAfter = Number((await s1.get('cache:seq'))?.toString() ?? 0)
+      t.equal(seqAfter, seqBefore + 1, 'one sequence number for the three')
+      for (const i of [1, 2, 3]) t.equal(Number((await s1.get(`cache:ts:item:${i}`))?.toString()), seqAfter, `item:${i} stamped with it`)
+      for (const r of rs) {
+        const after = await a.serve(r, origin.fetch())
+        t.equal(after.cache, 'MISS', 'the writer misses at once')
+        t.equal(after.body.toString(), 'v2')
+      }
+      for (let i = 0; i < 500 && messages.length === 0; i++) await sleep(1)
+      await sleep(50)
+      t.equal(messages.length, 1, 'one message to the other instances')
+      for (const r of rs) t.equal(b.hasLocal(r.key), false, 'which dropped every entry')
+    })
+
     t.test('a slow fill started before a write is neither stored nor served after it', async t => {
       const [a, b] = await pair(t)
       let data = 'old'

@@ -154,6 +154,8 @@ export class ResponseCache {
   private readonly inFlight = new Map<string, { promise: Promise<FillOutcome>, poisoned: boolean }>()
   private readonly refreshing = new Set<Promise<unknown>>()
   private readonly refreshingKeys = new Set<string>()
+  /** The invalidations gathered during this turn of the event loop (see invalidateTags). */
+  private invalidating: { readonly tags: Set<string>, done: Promise<void> } | undefined
   private unsubscribe: (() => Promise<void>) | undefined
   private closed = false
   private readonly counters = { fetches: 0, hits: 0, misses: 0, stale: 0, revalidated: 0, bypasses: 0 }
@@ -596,10 +598,29 @@ export class ResponseCache {
    * Invalidates every entry carrying one of `tags`, in L2 and in this instance's L1, before
    * resolving; other instances drop their L1 entries when the message reaches them.
    * Rejects when the store cannot record it (the caller decides what the client hears).
+   *
+   * The invalidations asked for during one turn of the event loop are made together at its
+   * end: one sequence number and one message for all of them, where each write took its
+   * own (a write route invalidates before every 2xx, so under load this was most of the
+   * store commands a write cost the gateway). Each caller still resolves only once its tags
+   * are stamped, so a client's answer still follows the invalidation of its write.
    */
   async invalidateTags (tags: readonly string[]): Promise<void> {
-    const unique = [...new Set(tags)]
-    if (unique.length === 0) return
+    if (tags.length === 0) return
+    let batch = this.invalidating
+    if (batch === undefined) {
+      const gathering = { tags: new Set<string>(), done: Promise.resolve() }
+      gathering.done = new Promise<void>(resolve => { setImmediate(resolve) }).then(async () => {
+        this.invalidating = undefined
+        await this.invalidateNow([...gathering.tags])
+      })
+      this.invalidating = batch = gathering
+    }
+    for (const tag of tags) batch.tags.add(tag)
+    await batch.done
+  }
+
+  private async invalidateNow (unique: readonly string[]): Promise<void> {
     // Two round trips on Redis where there were five (this runs before every write's 2xx):
     // the sequence number, then everything else issued together, in this order: the tags'
     // stamps, the tag sets taken, the message to other instances. Taking the sets and

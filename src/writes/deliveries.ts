@@ -30,25 +30,34 @@ export function deliveriesFor (route: CompiledWriteRoute, committed: Committed, 
   const entity = entityKey(route.config.owner.service, committed.entityPath)
   const committedAt = Date.now()
   const out: DeliveryRequest[] = []
+  // Built field by field, not with conditional spreads: this runs for every write, and the
+  // spreads showed in profiles. JSON of the whole representation is made once for all the
+  // dependents that take it whole.
+  let whole: string | undefined
   for (const target of route.propagate) {
     if (only !== undefined && !only(target.service)) continue
-    const path = expandTemplate(target.path, { params: committed.params, id: committed.createdId }, { encode: true })
-    const base = {
+    const delivery: { -readonly [K in keyof DeliveryRequest]: DeliveryRequest[K] } = {
       dependent: target.service,
       entity,
       version: committed.version,
       writeId: committed.writeId,
-      path,
+      path: expandTemplate(target.path, { params: committed.params, id: committed.createdId }, { encode: true }),
       committedAt,
-      // Only when configured: entries stay as small as before for the default header.
-      ...(target.versionHeader === undefined ? {} : { versionHeader: target.versionHeader }),
-      ...(origin.requestId === undefined ? {} : { requestId: origin.requestId }),
-      ...(origin.trace === undefined ? {} : { traceparent: origin.trace.traceparent }),
-      ...(origin.trace?.tracestate === undefined ? {} : { tracestate: origin.trace.tracestate })
+      method: committed.representation === null ? 'DELETE' : 'PUT'
     }
-    out.push(committed.representation === null
-      ? { ...base, method: 'DELETE' }
-      : { ...base, method: 'PUT', body: JSON.stringify(project(committed.representation, target.pick)) })
+    // Only when configured: entries stay as small as before for the default header.
+    if (target.versionHeader !== undefined) delivery.versionHeader = target.versionHeader
+    if (origin.requestId !== undefined) delivery.requestId = origin.requestId
+    if (origin.trace !== undefined) {
+      delivery.traceparent = origin.trace.traceparent
+      if (origin.trace.tracestate !== undefined) delivery.tracestate = origin.trace.tracestate
+    }
+    if (committed.representation !== null) {
+      delivery.body = target.pick === undefined
+        ? (whole ??= JSON.stringify(committed.representation))
+        : JSON.stringify(project(committed.representation, target.pick))
+    }
+    out.push(delivery)
   }
   return out
 }
