@@ -145,6 +145,17 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.same(await store.setMembers('taken'), ['c'], 'a set taken can be filled again')
   })
 
+  test('sets: takeSets takes several sets at once, each one\'s members in order', async (t, store) => {
+    await store.addToSet('many:a', ['1', '2'], { ttlMs: 60_000 })
+    await store.addToSet('many:c', ['3'])
+    const [a, b, c] = await store.takeSets(['many:a', 'many:b', 'many:c'])
+    t.same(a?.sort(), ['1', '2'])
+    t.same(b, [], 'a missing set has no members')
+    t.same(c, ['3'])
+    t.same(await store.takeSets(['many:a', 'many:c']), [[], []], 'and they are gone')
+    t.same(await store.takeSets([]), [])
+  })
+
   test('queue: append, claim, ack, stats', async (t, store) => {
     const q = store.queue('jobs')
     t.equal(q.name, 'jobs')
@@ -328,6 +339,13 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.equal(await store.setMax('short', 0), 0, 'a value that expired is missing')
     await store.set('text', 'abc')
     await t.rejects(store.setMax('text', 1))
+    // Several registers to one value at once.
+    await store.setMax('all:b', 10)
+    t.same(await store.setMaxAll(['all:a', 'all:b', 'all:c'], 6, { ttlMs: 60_000 }), [6, 10, 6], 'each raised to at least the value, never lowered')
+    t.same((await store.get('all:a'))?.toString(), '6')
+    t.same(await store.setMaxAll(['all:a'], 4), [6])
+    t.same(await store.setMaxAll([], 4), [])
+    await t.rejects(store.setMaxAll(['all:a', 'text'], 20), 'a key holding text makes it fail')
   })
 
   test('operations take effect in the order issued, without awaiting in between', async (t, store) => {

@@ -161,7 +161,7 @@ export class TagIndex {
    * the message to other instances) and pay one round trip for all.
    */
   async stamp (tags: readonly string[], seq: number): Promise<TagStamp[]> {
-    await Promise.all(tags.map(tag => this.store.setMax(stampKey(tag), seq, { ttlMs: this.opts.stampTtlMs })))
+    await this.store.setMaxAll(tags.map(stampKey), seq, { ttlMs: this.opts.stampTtlMs })
     for (const tag of tags) this.merge(tag, seq)
     return tags.map(tag => ({ tag, seq }))
   }
@@ -181,7 +181,7 @@ export class TagIndex {
   /** Entry keys recorded under each tag, and the sets themselves removed. */
   async takeKeys (tags: readonly string[]): Promise<string[]> {
     // Read and deleted in one operation: a key indexed meanwhile is not lost.
-    const lists = await Promise.all(tags.map(tag => this.store.takeSet(setKey(tag))))
+    const lists = await this.store.takeSets(tags.map(setKey))
     return [...new Set(lists.flat())]
   }
 

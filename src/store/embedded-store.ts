@@ -711,6 +711,11 @@ export class EmbeddedStore implements Store {
     return value
   }
 
+  async setMaxAll (keys: readonly string[], value: number, opts: { durable?: boolean, ttlMs?: number } = {}): Promise<number[]> {
+    // Each applied to memory as it is called, in order; durable ones journaled together.
+    return await Promise.all(keys.map(async key => await this.setMax(key, value, opts)))
+  }
+
   async deleteIfEquals (key: string, value: string): Promise<boolean> {
     this.assertOpen()
     const entry = this.live(key)
@@ -747,6 +752,10 @@ export class EmbeddedStore implements Store {
     const members = [...(this.liveSet(key)?.members ?? [])]
     this.sets.delete(key)
     return members
+  }
+
+  async takeSets (keys: readonly string[]): Promise<string[][]> {
+    return await Promise.all(keys.map(async key => await this.takeSet(key)))
   }
 
   // --- queues ----------------------------------------------------------------------------

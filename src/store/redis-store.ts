@@ -199,6 +199,28 @@ const SET_MAX_LUA = SET_MAX_FUNCTION + `
 return setMax(KEYS[1], ARGV[1], ARGV[2])
 `
 
+/** KEYS: the registers; ARGV value, ttl ms or ''. Returns each one's resulting value as a string. */
+const SET_MAX_ALL_LUA = SET_MAX_FUNCTION + `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local value = setMax(key, ARGV[1], ARGV[2])
+  if type(value) == 'table' then return value end
+  out[i] = value
+end
+return out
+`
+
+/** KEYS: the sets. Returns each one's members, and deletes them. */
+const TAKE_SETS_LUA = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local members = redis.call('SMEMBERS', key)
+  if #members > 0 then redis.call('DEL', key) end
+  out[i] = members
+end
+return out
+`
+
 /** KEYS[1] set; ARGV ttl ms or '', members... (atomic: the set never lives without its expiry). */
 const ADD_TO_SET_LUA = `
 if #ARGV > 1 then redis.call('SADD', KEYS[1], unpack(ARGV, 2)) end
@@ -228,6 +250,8 @@ interface ScriptCommands {
   junctionAddToSet (key: string, ttlMs: string, ...members: string[]): Promise<unknown>
   junctionTakeSet (key: string): Promise<unknown>
   junctionQueueBatch (stream: string, since: string, ...args: Array<string | number>): Promise<unknown>
+  junctionSetMaxAll (numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
+  junctionTakeSets (numKeys: number, ...keys: string[]): Promise<unknown>
 }
 
 type ScriptedRedis = Redis & ScriptCommands
@@ -341,6 +365,10 @@ export class RedisStore implements Store {
     ] as const) {
       redis.defineCommand(name, { lua, numberOfKeys })
     }
+    // Any number of keys (the first argument says how many): never used on a cluster,
+    // whose keys are in different slots (and ioredis would route by the count).
+    redis.defineCommand('junctionSetMaxAll', { lua: SET_MAX_ALL_LUA })
+    redis.defineCommand('junctionTakeSets', { lua: TAKE_SETS_LUA })
     // ioredis keeps reconnecting on its own; at boot we give it `timeoutMs`, then give up
     // with an error that names the server, instead of hanging forever.
     let timer: NodeJS.Timeout | undefined
@@ -423,6 +451,14 @@ export class RedisStore implements Store {
     return Number(reply)
   }
 
+  async setMaxAll (keys: readonly string[], value: number, opts: { durable?: boolean, ttlMs?: number } = {}): Promise<number[]> {
+    if (this.cluster || keys.length < 2) return await Promise.all(keys.map(async key => await this.setMax(key, value, opts)))
+    if (!Number.isSafeInteger(value)) throw new Error(`setMax of ${keys.join(', ')}: ${value} is not a safe integer`)
+    const reply = await this.redis.junctionSetMaxAll(keys.length, ...keys.map(key => this.key(key)), String(value), opts.ttlMs === undefined ? '' : String(px(opts.ttlMs)))
+    if (!Array.isArray(reply) || reply.length !== keys.length) throw new Error('unexpected reply to a setMax of several keys')
+    return reply.map(Number)
+  }
+
   async deleteIfEquals (key: string, value: string): Promise<boolean> {
     return Number(await this.redis.junctionDeleteIfEquals(this.key(key), value)) > 0
   }
@@ -445,6 +481,13 @@ export class RedisStore implements Store {
   async takeSet (key: string): Promise<string[]> {
     const reply = await this.redis.junctionTakeSet(this.key(key))
     return Array.isArray(reply) ? reply.map(String) : []
+  }
+
+  async takeSets (keys: readonly string[]): Promise<string[][]> {
+    if (this.cluster || keys.length < 2) return await Promise.all(keys.map(async key => await this.takeSet(key)))
+    const reply = await this.redis.junctionTakeSets(keys.length, ...keys.map(key => this.key(key)))
+    if (!Array.isArray(reply) || reply.length !== keys.length) throw new Error('unexpected reply to a take of several sets')
+    return reply.map(members => Array.isArray(members) ? members.map(String) : [])
   }
 
   // --- queues ----------------------------------------------------------------------------

@@ -157,6 +157,13 @@ export interface Store {
    * the result: a newest-wins register. `ttlMs` is (re)applied when the value changes.
    */
   setMax (key: string, value: number, opts?: { durable?: boolean, ttlMs?: number }): Promise<number>
+  /**
+   * `setMax` of several keys to one value; resolves to each key's result, in order. One
+   * operation where the store can (Redis: one script; on a cluster one command per key,
+   * the keys being in different slots). Rejects if a key holds something other than an
+   * integer; the keys before it may then have been raised.
+   */
+  setMaxAll (keys: readonly string[], value: number, opts?: { durable?: boolean, ttlMs?: number }): Promise<number[]>
   /** Deletes the key only if it holds exactly `value` (releasing a lock one still owns). */
   deleteIfEquals (key: string, value: string): Promise<boolean>
 
@@ -165,6 +172,8 @@ export interface Store {
   setMembers (key: string): Promise<string[]>
   /** Removes a set and resolves to the members it had, in one atomic operation. */
   takeSet (key: string): Promise<string[]>
+  /** `takeSet` of several sets; resolves to each one's members, in order. One operation where the store can (as setMaxAll). */
+  takeSets (keys: readonly string[]): Promise<string[][]>
 
   queue (name: string): DurableQueue
 
