@@ -143,3 +143,14 @@ t.test('in a batch, a raise that fails fails only its own append; the entry stan
   const entries = await q.claim('c', { count: 10, visibilityMs: 10_000 })
   t.same(entries.map(e => e.fields.n), ['1', '2'], 'the append whose raise failed is still in the queue')
 })
+
+t.test('a lone surrogate in a batched field is stored as U+FFFD, as a command argument would be, without failing its batch', { timeout: 10_000 }, async t => {
+  const store = await RedisStore.open({ kind: 'redis', url: redis.url, prefix: `surrogate:${randomUUID()}:` })
+  t.teardown(() => store.close())
+  const q = store.queue('work')
+  const [odd, plain] = await Promise.all([q.append({ v: 'a\ud800b', 'k\udc00': 'x' }), q.append({ v: 'fine', quote: '"\\\\ud800"' })])
+  t.match(odd, /^\d+-\d+$/)
+  t.match(plain, /^\d+-\d+$/)
+  const entries = await q.claim('c', { count: 2, visibilityMs: 10_000 })
+  t.same(entries.map(e => e.fields), [{ v: 'a\ufffdb', 'k\ufffd': 'x' }, { v: 'fine', quote: '"\\\\ud800"' }], 'escaped text stays text')
+})

@@ -46,13 +46,17 @@ end
 `
 
 /**
- * KEYS[1] stream, KEYS[2] its since set. ARGV[1] the consumer group, ARGV[2] how many key
- * names follow: the registers and locks the operations name (by index into that list; 0 =
- * none), then the operations:
+ * KEYS[1] stream, KEYS[2] its since set. ARGV[1] the consumer group, ARGV[2] the batch as
+ * JSON: [names, operations], `names` being the registers and locks the operations name (by
+ * 1-based index into it; 0 = none), each operation one of
  *
- *   'a' raise-key value ttl n field value ...   append (XADD), then raise the register
- *   'l' lock-key register-key token ttl          take the lock if free, then read the register
- *   'k' lock-key token n id ...                  release the lock if still the token's, then ack
+ *   ["a", raise-key, value, ttl, [field, value, ...]]   append (XADD), then raise the register
+ *   ["l", lock-key, register-key, token, ttl]           take the lock if free, then read the register
+ *   ["k", lock-key, token, [id, ...]]                   release the lock if still the token's, then ack
+ *
+ * (values and ttls as strings: a Lua number would print 1e+15.) One JSON argument rather
+ * than one argument per value: ioredis spends more per argument (flattening, measuring,
+ * framing each one) than V8's JSON.stringify and Redis's cjson together.
  *
  * One reply per operation: {id} or {id, register value} or {id, false, error} (the raise
  * failed: the append stands, as when it was one command); {1|0, register value or false};
@@ -60,42 +64,37 @@ end
  */
 export const QUEUE_BATCH_LUA = SET_MAX_FUNCTION + `
 local group = ARGV[1]
-local names = tonumber(ARGV[2])
-local function key (index) return ARGV[2 + tonumber(index)] end
+local batch = cjson.decode(ARGV[2])
+local names = batch[1]
 local out = {}
-local i = 3 + names
-while i <= #ARGV do
-  local op = ARGV[i]
-  if op == 'a' then
-    local n = tonumber(ARGV[i + 4])
-    local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 5, i + 4 + n))
-    if ARGV[i + 1] ~= '0' then
-      local value = setMax(key(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3])
+for _, op in ipairs(batch[2]) do
+  local kind = op[1]
+  if kind == 'a' then
+    local id = redis.call('XADD', KEYS[1], '*', unpack(op[5]))
+    if op[2] > 0 then
+      local value = setMax(names[op[2]], op[3], op[4])
       if type(value) == 'table' then out[#out + 1] = { id, false, value.err } else out[#out + 1] = { id, value } end
     else
       out[#out + 1] = { id }
     end
-    i = i + 5 + n
-  elseif op == 'l' then
-    local locked = redis.call('SET', key(ARGV[i + 1]), ARGV[i + 3], 'PX', ARGV[i + 4], 'NX')
+  elseif kind == 'l' then
+    local locked = redis.call('SET', names[op[2]], op[4], 'PX', op[5], 'NX')
     local value = false
-    if ARGV[i + 2] ~= '0' then value = redis.call('GET', key(ARGV[i + 2])) end
+    if op[3] > 0 then value = redis.call('GET', names[op[3]]) end
     out[#out + 1] = { locked and 1 or 0, value }
-    i = i + 5
-  elseif op == 'k' then
-    if ARGV[i + 1] ~= '0' and redis.call('GET', key(ARGV[i + 1])) == ARGV[i + 2] then redis.call('DEL', key(ARGV[i + 1])) end
-    local n = tonumber(ARGV[i + 3])
+  elseif kind == 'k' then
+    if op[2] > 0 and redis.call('GET', names[op[2]]) == op[3] then redis.call('DEL', names[op[2]]) end
+    local ids = op[4]
     local acked = 0
-    if n > 0 then
+    if #ids > 0 then
       -- NOGROUP when nothing was ever claimed: the XDEL alone is then the whole ack.
-      redis.pcall('XACK', KEYS[1], group, unpack(ARGV, i + 4, i + 3 + n))
-      redis.call('ZREM', KEYS[2], unpack(ARGV, i + 4, i + 3 + n))
-      acked = redis.call('XDEL', KEYS[1], unpack(ARGV, i + 4, i + 3 + n))
+      redis.pcall('XACK', KEYS[1], group, unpack(ids))
+      redis.call('ZREM', KEYS[2], unpack(ids))
+      acked = redis.call('XDEL', KEYS[1], unpack(ids))
     end
     out[#out + 1] = acked
-    i = i + 4 + n
   else
-    return redis.error_reply('ERR unknown queue batch operation ' .. tostring(op))
+    return redis.error_reply('ERR unknown queue batch operation ' .. tostring(kind))
   end
 end
 return out
@@ -107,8 +106,8 @@ export type QueueOp =
   | { readonly kind: 'lock', readonly lock: string, readonly register?: string, readonly token: string, readonly ttlMs: number }
   | { readonly kind: 'ack', readonly ids: readonly string[], readonly unlock?: { readonly key: string, readonly token: string } }
 
-/** Sends one script call: the stream, its since set, then the arguments. */
-export type SendBatch = (stream: string, since: string, ...args: Array<string | number>) => Promise<unknown>
+/** Sends one script call: the stream, its since set, the consumer group, the batch as JSON. */
+export type SendBatch = (stream: string, since: string, group: string, batch: string) => Promise<unknown>
 
 interface Waiting {
   readonly op: QueueOp
@@ -123,9 +122,10 @@ interface Pending {
 }
 
 /**
- * A script call's size: Lua's unpack() and the argument vector have limits, and one huge
- * call would hold Redis (single-threaded) for long. A larger batch goes as several calls,
- * one after the other on the connection, so its order holds.
+ * A script call's size, in values (ids, fields, keys) and operations: one huge call would
+ * hold Redis (single-threaded) for long. A larger batch goes as several calls, one after
+ * the other on the connection, so its order holds. (One operation's values stay within
+ * Lua's unpack() limit: acks come in chunks of 1,000 ids.)
  */
 const MAX_ARGS = 4000
 const MAX_OPS = 256
@@ -192,27 +192,27 @@ export class QueueBatches {
       if (key === undefined) return 0
       let at = index.get(key)
       if (at === undefined) {
-        keys.push(key)
+        keys.push(wellFormed(key))
         at = keys.length // 1-based: 0 is none
         index.set(key, at)
       }
       return at
     }
-    const argv: Array<string | number> = []
+    const ops: unknown[] = []
     for (const { op } of chunk) {
       switch (op.kind) {
         case 'append':
-          argv.push('a', keyIndex(op.raise?.key), op.raise?.value ?? '', op.raise?.ttl ?? '', op.fields.length, ...op.fields)
+          ops.push(['a', keyIndex(op.raise?.key), op.raise?.value ?? '', op.raise?.ttl ?? '', op.fields.map(wellFormed)])
           break
         case 'lock':
-          argv.push('l', keyIndex(op.lock), keyIndex(op.register), op.token, op.ttlMs)
+          ops.push(['l', keyIndex(op.lock), keyIndex(op.register), wellFormed(op.token), String(op.ttlMs)])
           break
         case 'ack':
-          argv.push('k', keyIndex(op.unlock?.key), op.unlock?.token ?? '', op.ids.length, ...op.ids)
+          ops.push(['k', keyIndex(op.unlock?.key), wellFormed(op.unlock?.token ?? ''), op.ids])
           break
       }
     }
-    this.send(stream, pending.since, pending.group, keys.length, ...keys, ...argv).then(reply => {
+    this.send(stream, pending.since, pending.group, JSON.stringify([keys, ops])).then(reply => {
       if (!Array.isArray(reply) || reply.length !== chunk.length) {
         const err = new Error(`unexpected reply to a batch of ${chunk.length} operations on ${stream}`)
         for (const waiting of chunk) waiting.reject(err)
@@ -224,6 +224,22 @@ export class QueueBatches {
       for (const waiting of chunk) waiting.reject(err)
     })
   }
+}
+
+/**
+ * A lone surrogate becomes U+FFFD, the bytes a command argument carried (ioredis writes
+ * strings as UTF-8). JSON.stringify would escape it as \udXXX, which Redis's cjson
+ * refuses, failing the whole batch.
+ */
+function wellFormed (text: string): string {
+  const s = text as unknown as WellFormedString
+  return s.isWellFormed() ? text : s.toWellFormed()
+}
+
+/** ES2024 string methods that Node 20 has (V8 11.3) and TypeScript's ES2023 lib does not declare. */
+interface WellFormedString {
+  isWellFormed: () => boolean
+  toWellFormed: () => string
 }
 
 function argCount (op: QueueOp): number {

@@ -249,7 +249,7 @@ interface ScriptCommands {
   junctionDeleteIfEquals (key: string, value: string): Promise<unknown>
   junctionAddToSet (key: string, ttlMs: string, ...members: string[]): Promise<unknown>
   junctionTakeSet (key: string): Promise<unknown>
-  junctionQueueBatch (stream: string, since: string, ...args: Array<string | number>): Promise<unknown>
+  junctionQueueBatch (stream: string, since: string, group: string, batch: string): Promise<unknown>
   junctionSetMaxAll (numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
   junctionTakeSets (numKeys: number, ...keys: string[]): Promise<unknown>
 }
@@ -317,7 +317,7 @@ export class RedisStore implements Store {
     private readonly cluster: boolean,
     private readonly idleConsumerMs: number
   ) {
-    this.batches = new QueueBatches(async (stream, since, ...args) => await redis.junctionQueueBatch(stream, since, ...args))
+    this.batches = new QueueBatches(async (stream, since, group, batch) => await redis.junctionQueueBatch(stream, since, group, batch))
   }
 
   static async open (config: RedisStoreConfig, opts: RedisStoreOptions = {}): Promise<RedisStore> {
