@@ -21,7 +21,8 @@ import { compileBodyCheck } from '../src/writes/body-check.js'
 import { compileWriteRoute, type CompiledWriteRoute } from '../src/writes/compiled-route.js'
 import { INTENT_QUEUE } from '../src/writes/intents.js'
 import { IntentRecovery, recoveryThresholdMs } from '../src/writes/recovery.js'
-import { WriteFlow, type WriteAnswer } from '../src/writes/write-flow.js'
+import { WriteFlow } from '../src/writes/write-flow.js'
+import type { ServiceAnswer } from '../src/writes/owner-call.js'
 import { splitUrl } from '../src/cache/route-cache.js'
 import { expandTemplate, placeholdersOf } from '../src/versioning/template.js'
 import { createdId } from '../src/versioning/entity.js'
@@ -88,10 +89,10 @@ function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, fl
       body: body !== undefined && body.length > 0 ? body : undefined,
       json,
       requestId: request.id,
-      trace: request.trace
+      trace: request.trace,
+      afterCommit: async committed => { await invalidate(route, request, committed) }
     })
     request.upstream = { service: config.owner.service, origin: answer.origin }
-    if (answer.status >= 200 && answer.status < 300) await invalidate(route, request, answer)
     return reply.code(answer.status).headers(answer.headers).send(answer.body)
   }
 
@@ -99,12 +100,13 @@ function registerWriteRoute (app: FastifyInstance, route: CompiledWriteRoute, fl
 }
 
 /**
- * After the owner's 2xx and before the client's answer: the route's `invalidate` tags
- * (params, and `{id}` on POST) and the write's gateway path (RFC 9111 §4.4), so a read that
- * follows the write, on any instance, does not get the old cached answer. A store failure
- * here is logged, not turned into an error: the write itself has succeeded.
+ * After the owner's 2xx and before the client's answer (beside the recording of the
+ * deliveries, see WriteRequest.afterCommit): the route's `invalidate` tags (params, and
+ * `{id}` on POST) and the write's gateway path (RFC 9111 §4.4), so a read that follows the
+ * write, on any instance, does not get the old cached answer. A store failure here is
+ * logged, not turned into an error: the write itself has succeeded.
  */
-async function invalidate (route: CompiledWriteRoute, request: FastifyRequest, answer: WriteAnswer): Promise<void> {
+async function invalidate (route: CompiledWriteRoute, request: FastifyRequest, answer: ServiceAnswer): Promise<void> {
   const params = request.params as Record<string, string>
   try {
     let id: string | undefined

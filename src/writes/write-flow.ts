@@ -44,6 +44,12 @@ export interface WriteRequest {
   readonly requestId?: string
   /** Junction's span for the request: stored with each delivery, so every attempt joins the trace. */
   readonly trace?: { readonly traceparent: string, readonly tracestate: string | undefined }
+  /**
+   * Called once the owner answered 2xx (the write committed), and run beside the recording
+   * of the deliveries: execute() resolves or rejects only after it settled. The write route
+   * invalidates the response cache here. Must not reject (it is awaited for its timing only).
+   */
+  readonly afterCommit?: (answer: ServiceAnswer) => Promise<void>
 }
 
 export interface WriteAnswer {
@@ -134,24 +140,32 @@ export class WriteFlow {
       return answer
     }
 
-    const committed = await this.#committed(route, req, answer, ownerPath, writeId)
-    if (committed === undefined) {
-      // The entity vanished between the write and the read-back: the later write (a delete) propagates itself.
-      await this.#ack(intentId)
-      return answer
-    }
+    // Beside the deliveries, not after them: both must be done before the client's answer,
+    // neither needs the other, and each store round trip on the answer's path is latency
+    // every client waits for (and, under load, turns of an event loop that grow longer).
+    const afterCommit = req.afterCommit?.(answer).catch(() => {})
     try {
-      await this.#deps.outbox.enqueue(deliveriesFor(route, committed, undefined, { requestId: req.requestId, trace: req.trace }))
-    } catch (err) {
-      // The intent stays: recovery propagates the owner's current version.
-      throw errors.writeNotRecorded(config.owner.service, err)
+      const committed = await this.#committed(route, req, answer, ownerPath, writeId)
+      if (committed === undefined) {
+        // The entity vanished between the write and the read-back: the later write (a delete) propagates itself.
+        await this.#ack(intentId)
+        return answer
+      }
+      try {
+        await this.#deps.outbox.enqueue(deliveriesFor(route, committed, undefined, { requestId: req.requestId, trace: req.trace }))
+      } catch (err) {
+        // The intent stays: recovery propagates the owner's current version.
+        throw errors.writeNotRecorded(config.owner.service, err)
+      }
+      // Not awaited: every delivery is already durable, which is what the client's 2xx
+      // promises. Should the ack be lost, recovery finds nothing newer than what was
+      // enqueued and drops the intent. Saves one store round trip per write; and the acks
+      // of the writes that complete in one turn of the event loop go out as one.
+      this.#ackSoon(intentId)
+      return { ...answer, version: committed.version }
+    } finally {
+      await afterCommit
     }
-    // Not awaited: every delivery is already durable, which is what the client's 2xx
-    // promises. Should the ack be lost, recovery finds nothing newer than what was
-    // enqueued and drops the intent. Saves one store round trip per write; and the acks
-    // of the writes that complete in one turn of the event loop go out as one.
-    this.#ackSoon(intentId)
-    return { ...answer, version: committed.version }
   }
 
   /** The committed version and representation of a 2xx owner answer, read back with GET when the answer lacks them. */
