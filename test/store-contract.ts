@@ -4,7 +4,7 @@
  * (its own directory or its own key prefix) on every call.
  */
 import type tap from 'tap'
-import type { MessageHandler, Store } from '../src/store/store.js'
+import { ADVANCE_PLACEHOLDER, type MessageHandler, type Store } from '../src/store/store.js'
 
 export type TestContext = Parameters<Parameters<typeof tap.test>[0]>[0]
 
@@ -415,6 +415,26 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.same(locked, { locked: true, value: 2 }, 'a lock issued after an append sees its raise')
     t.same(raised, { locked: true, value: 2 }, 'a lock issued after an unlock takes the lock')
     await t.rejects(q.raise({ key: 'latest:c', value: 1.5 }), 'a register holds integers')
+  })
+
+  test('advance: increments a counter, raises registers to it, publishes a message carrying it', async (t, store) => {
+    const box = inbox()
+    const unsubscribe = await store.subscribe('advanced', box.handler)
+    t.teardown(unsubscribe)
+    await store.setMax('adv:high', 50)
+    const first = await store.advance('adv:counter', ['adv:a', 'adv:high'], {
+      ttlMs: 60_000,
+      publish: { channel: 'advanced', message: `n=${ADVANCE_PLACEHOLDER};${JSON.stringify({ text: `kept ${ADVANCE_PLACEHOLDER}` })};m=${ADVANCE_PLACEHOLDER}` }
+    })
+    t.equal(first, 1)
+    t.same((await store.get('adv:a'))?.toString(), '1', 'a register raised to the new value')
+    t.same((await store.get('adv:high'))?.toString(), '50', 'a higher one left')
+    t.equal(await box.next(), 'n=1;{"text":"kept \\u0001"};m=1', 'the placeholder replaced by the value; inside JSON text it is escaped, so left alone')
+    t.equal(await store.advance('adv:counter', ['adv:a']), 2, 'without a message')
+    t.same((await store.get('adv:a'))?.toString(), '2')
+    t.equal(await store.advance('adv:counter', []), 3, 'without registers')
+    await store.set('adv:text', 'abc')
+    await t.rejects(store.advance('adv:text', []), 'the counter holds text')
   })
 
   test('deleteIfEquals deletes only a matching value', async (t, store) => {

@@ -23,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import type { Store } from '../store/store.js'
+import { ADVANCE_PLACEHOLDER, type Store } from '../store/store.js'
 import { decodeEntry, encodeEntry, entrySize, freshenedHeaders, storedHeaders, validatorsOf, type CacheEntry, type Validators } from './entry.js'
 import { bodyEtag, ifNoneMatchMatches } from './etag.js'
 import { headerFirst } from './header-value.js'
@@ -621,18 +621,18 @@ export class ResponseCache {
   }
 
   private async invalidateNow (unique: readonly string[]): Promise<void> {
-    // Two round trips on Redis where there were five (this runs before every write's 2xx):
-    // the sequence number, then everything else issued together, in this order: the tags'
-    // stamps, the tag sets taken, the message to other instances. Taking the sets and
-    // telling others need not wait for the stamps to be acknowledged: the store applies
-    // them after the stamps, and an entry is never served once a stamp of one of its tags
-    // exceeds its own (the eager deletion below only frees memory early).
-    const seq = await this.tagIndex.nextSeq()
-    const stamps = unique.map(tag => ({ tag, seq }))
+    // One round trip on a single Redis (this runs before every write's 2xx): the sequence
+    // number, the tags' stamps and the message to other instances in one store operation,
+    // the tag sets taken behind it. Taking the sets need not wait for the stamps to be
+    // acknowledged: the store applies it after them, and an entry is never served once a
+    // stamp of one of its tags exceeds its own (the eager deletion below only frees memory
+    // early). The message is written with the placeholder where the sequence number goes:
+    // the store puts the number in when it has it.
+    const stamps = unique.map(tag => `{"tag":${JSON.stringify(tag)},"seq":${ADVANCE_PLACEHOLDER}}`).join(',')
+    const message = `{"from":${JSON.stringify(this.instanceId)},"stamps":[${stamps}]}`
     const [, keys] = await Promise.all([
-      this.tagIndex.stamp(unique, seq),
-      this.tagIndex.takeKeys(unique),
-      this.publish({ from: this.instanceId, stamps })
+      this.tagIndex.invalidate(unique, { channel: this.channel, message }),
+      this.tagIndex.takeKeys(unique)
     ])
     this.dropLocalTags(unique)
     if (keys.length > 0) await this.store.delete(keys.map(entryKey))

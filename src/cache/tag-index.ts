@@ -141,29 +141,18 @@ export class TagIndex {
     return seqs.every(seq => seq <= stamp)
   }
 
-  /** Records an invalidation of `tags` in the store; returns what to tell other instances. */
-  async invalidate (tags: readonly string[]): Promise<TagStamp[]> {
-    const unique = [...new Set(tags)]
-    if (unique.length === 0) return []
-    return await this.stamp(unique, await this.nextSeq())
-  }
-
-  /** The sequence number of a new invalidation (the first of its two steps, see the header). */
-  async nextSeq (): Promise<number> {
-    const seq = await this.store.incr(SEQ)
-    this.observeSeq(seq)
-    return seq
-  }
-
   /**
-   * The second step of an invalidation: each tag's stamp raised to `seq` (from nextSeq).
-   * Issues its store operations at once, so a caller may issue more behind them (takeKeys,
-   * the message to other instances) and pay one round trip for all.
+   * Records an invalidation of `tags` in the store: a new sequence number and every tag's
+   * stamp raised to it, in one store operation (Store.advance: one round trip on a single
+   * Redis), with `publish` sent in the same operation (its ADVANCE_PLACEHOLDERs standing
+   * for the number). Issues its store operation at once, so a caller may issue more behind
+   * it (takeKeys) and pay one round trip for all. Resolves to the sequence number.
    */
-  async stamp (tags: readonly string[], seq: number): Promise<TagStamp[]> {
-    await this.store.setMaxAll(tags.map(stampKey), seq, { ttlMs: this.opts.stampTtlMs })
+  async invalidate (tags: readonly string[], publish?: { channel: string, message: string }): Promise<number> {
+    const seq = await this.store.advance(SEQ, tags.map(stampKey), publish === undefined ? { ttlMs: this.opts.stampTtlMs } : { ttlMs: this.opts.stampTtlMs, publish })
+    this.observeSeq(seq)
     for (const tag of tags) this.merge(tag, seq)
-    return tags.map(tag => ({ tag, seq }))
+    return seq
   }
 
   /** Applies invalidations announced by another instance. */

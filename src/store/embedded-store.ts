@@ -53,7 +53,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { EmbeddedStoreConfig } from '../config/types.js'
-import type { DurableQueue, QueueLock, QueueRegister, MessageHandler, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
+import { ADVANCE_PLACEHOLDER, type DurableQueue, type QueueLock, type QueueRegister, type MessageHandler, type PeekedEntry, type QueueEntry, type QueueStats, type SetOptions, type Store } from './store.js'
 
 export interface EmbeddedStoreOptions {
   /** Journal size from which compaction is considered (default 64 MB). */
@@ -673,6 +673,13 @@ export class EmbeddedStore implements Store {
 
   async incr (key: string, opts: { durable?: boolean } = {}): Promise<number> {
     this.assertOpen()
+    const { next, journaled } = this.incrementNow(key, opts.durable === true)
+    await journaled
+    return next
+  }
+
+  /** The increment applied to memory at once; the journal write (durable counters) to await. */
+  private incrementNow (key: string, durableAsked: boolean): { next: number, journaled: Promise<void> | undefined } {
     const entry = this.live(key)
     let current = 0
     if (entry !== undefined) {
@@ -683,10 +690,19 @@ export class EmbeddedStore implements Store {
     const next = current + 1
     // A counter once durable stays durable: a non-durable increment must not leave the
     // journal holding an older value than memory.
-    const durable = opts.durable === true || entry?.durable === true
+    const durable = durableAsked || entry?.durable === true
     const updated: Entry = { value: Buffer.from(String(next)), expiresAt: entry?.expiresAt, durable }
     this.entries.set(key, updated)
-    if (durable) await this.journal.append([setRecord(key, updated)])
+    return { next, journaled: durable ? this.journal.append([setRecord(key, updated)]) : undefined }
+  }
+
+  async advance (counter: string, registers: readonly string[], opts: { ttlMs?: number, publish?: { channel: string, message: string } } = {}): Promise<number> {
+    this.assertOpen()
+    // Every step applied now, in order, so that operations issued after this one see them all.
+    const { next, journaled } = this.incrementNow(counter, false)
+    const raised = this.setMaxAll(registers, next, opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs })
+    const published = opts.publish === undefined ? undefined : this.publish(opts.publish.channel, opts.publish.message.replaceAll(ADVANCE_PLACEHOLDER, String(next)))
+    await Promise.all([journaled, raised, published])
     return next
   }
 

@@ -67,7 +67,7 @@ import { randomUUID } from 'node:crypto'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
 import { QUEUE_BATCH_LUA, QueueBatches, SET_MAX_FUNCTION } from './redis-queue-batch.js'
-import type { DurableQueue, MessageHandler, QueueLock, QueueRegister, PeekedEntry, QueueEntry, QueueStats, SetOptions, Store } from './store.js'
+import { ADVANCE_PLACEHOLDER, type DurableQueue, type MessageHandler, type QueueLock, type QueueRegister, type PeekedEntry, type QueueEntry, type QueueStats, type SetOptions, type Store } from './store.js'
 
 export interface RedisStoreOptions {
   /** How long open() tries to connect before failing (default 5000 ms). */
@@ -210,6 +210,21 @@ end
 return out
 `
 
+/**
+ * KEYS[1] the counter, KEYS[2..] the registers; ARGV ttl ms or '', channel or '', message.
+ * Increments, raises each register to the new value, publishes the message with the new
+ * value in place of each \1 byte. Returns the new value.
+ */
+const ADVANCE_LUA = SET_MAX_FUNCTION + `
+local value = string.format('%d', redis.call('INCR', KEYS[1]))
+for i = 2, #KEYS do
+  local raised = setMax(KEYS[i], value, ARGV[1])
+  if type(raised) == 'table' then return raised end
+end
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], (string.gsub(ARGV[3], '\\1', value))) end
+return value
+`
+
 /** KEYS: the sets. Returns each one's members, and deletes them. */
 const TAKE_SETS_LUA = `
 local out = {}
@@ -252,6 +267,7 @@ interface ScriptCommands {
   junctionQueueBatch (stream: string, since: string, group: string, batch: string): Promise<unknown>
   junctionSetMaxAll (numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
   junctionTakeSets (numKeys: number, ...keys: string[]): Promise<unknown>
+  junctionAdvance (numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
 }
 
 type ScriptedRedis = Redis & ScriptCommands
@@ -369,6 +385,7 @@ export class RedisStore implements Store {
     // whose keys are in different slots (and ioredis would route by the count).
     redis.defineCommand('junctionSetMaxAll', { lua: SET_MAX_ALL_LUA })
     redis.defineCommand('junctionTakeSets', { lua: TAKE_SETS_LUA })
+    redis.defineCommand('junctionAdvance', { lua: ADVANCE_LUA })
     // ioredis keeps reconnecting on its own; at boot we give it `timeoutMs`, then give up
     // with an error that names the server, instead of hanging forever.
     let timer: NodeJS.Timeout | undefined
@@ -457,6 +474,23 @@ export class RedisStore implements Store {
     const reply = await this.redis.junctionSetMaxAll(keys.length, ...keys.map(key => this.key(key)), String(value), opts.ttlMs === undefined ? '' : String(px(opts.ttlMs)))
     if (!Array.isArray(reply) || reply.length !== keys.length) throw new Error('unexpected reply to a setMax of several keys')
     return reply.map(Number)
+  }
+
+  async advance (counter: string, registers: readonly string[], opts: { ttlMs?: number, publish?: { channel: string, message: string } } = {}): Promise<number> {
+    const ttl = opts.ttlMs === undefined ? '' : String(px(opts.ttlMs))
+    const publish = opts.publish
+    if (this.cluster) {
+      // The keys are in different slots, the channel in a shard of its own: step by step.
+      const value = await this.incr(counter)
+      await this.setMaxAll(registers, value, opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs })
+      if (publish !== undefined) await this.publish(publish.channel, publish.message.replaceAll(ADVANCE_PLACEHOLDER, String(value)))
+      return value
+    }
+    const reply = await this.redis.junctionAdvance(1 + registers.length, this.key(counter), ...registers.map(key => this.key(key)), ttl,
+      publish === undefined ? '' : this.channel(publish.channel), publish?.message ?? '')
+    const value = Number(reply)
+    if (!Number.isSafeInteger(value)) throw new Error(`unexpected reply to an advance of ${counter}`)
+    return value
   }
 
   async deleteIfEquals (key: string, value: string): Promise<boolean> {

@@ -140,6 +140,9 @@ export interface DurableQueue {
 
 export type MessageHandler = (message: string) => void
 
+/** Stands for the new value in the message of `Store.advance` (JSON escapes it in strings, so it cannot clash with text). */
+export const ADVANCE_PLACEHOLDER = '\u0001'
+
 export interface Store {
   readonly kind: 'embedded' | 'redis'
 
@@ -164,6 +167,16 @@ export interface Store {
    * integer; the keys before it may then have been raised.
    */
   setMaxAll (keys: readonly string[], value: number, opts?: { durable?: boolean, ttlMs?: number }): Promise<number[]>
+  /**
+   * Increments the counter `counter` and raises each of `registers` to its new value
+   * (setMax, `ttlMs` as there); with `publish`, then publishes `message` on `channel` with
+   * every ADVANCE_PLACEHOLDER in it replaced by the new value. Resolves to the new value.
+   * One operation where the store can (a single Redis: one script, one round trip); on a
+   * cluster the steps go one after the other, the keys being in different slots. (It is
+   * what an invalidation of the response cache does: its sequence number, its tags'
+   * stamps, the message to other instances.)
+   */
+  advance (counter: string, registers: readonly string[], opts?: { ttlMs?: number, publish?: { channel: string, message: string } }): Promise<number>
   /** Deletes the key only if it holds exactly `value` (releasing a lock one still owns). */
   deleteIfEquals (key: string, value: string): Promise<boolean>
 
