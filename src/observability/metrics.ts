@@ -306,12 +306,25 @@ export class GatewayMetrics {
     const outcomes = new Counter({ name: 'junction_outbox_outcomes_total', help: 'Deliveries settled in this process, by dependent and outcome (delivered, superseded, dead).', labelNames: ['dependent', 'outcome'], registers })
     const attempts = new Counter({ name: 'junction_outbox_attempts_total', help: 'Delivery attempts (HTTP calls to a dependent) made by this process, by dependent and result (delivered, superseded, retry, dead).', labelNames: ['dependent', 'result'], registers })
     const lag = new Histogram({ name: 'junction_outbox_propagation_lag_seconds', help: 'Time from the client\'s committed write to the copy\'s delivery, by dependent.', labelNames: ['dependent'], buckets: LAG_BUCKETS, registers })
+    // The labelled children, kept: labels() hashes its values on every call, and these run for every delivery.
+    const children = <T>(make: (a: string, b: string) => T): (a: string, b: string) => T => {
+      const made = new Map<string, T>()
+      return (a, b) => {
+        const key = `${a}\u0000${b}`
+        let child = made.get(key)
+        if (child === undefined) made.set(key, child = make(a, b))
+        return child
+      }
+    }
+    const outcomeOf = children((dependent, outcome) => outcomes.labels(dependent, outcome))
+    const attemptOf = children((dependent, result) => attempts.labels(dependent, result))
+    const lagOf = children(dependent => lag.labels(dependent))
     outbox.onOutcome((event: DeliveryEvent) => {
-      outcomes.labels(event.request.dependent, event.outcome).inc()
-      if (event.outcome === 'delivered') lag.labels(event.request.dependent).observe(event.lagMs / 1000)
+      outcomeOf(event.request.dependent, event.outcome).inc()
+      if (event.outcome === 'delivered') lagOf(event.request.dependent, '').observe(event.lagMs / 1000)
     })
     outbox.onAttempt((event: AttemptEvent) => {
-      attempts.labels(event.request.dependent, event.result).inc()
+      attemptOf(event.request.dependent, event.result).inc()
     })
   }
 
