@@ -82,8 +82,6 @@ export class StoreOutbox implements Outbox {
   private readonly nudgeTimers = new Map<string, NodeJS.Timeout>()
   /** (dependent, entity) → the last delivery of it started in this process. */
   private readonly localChains = new Map<string, Promise<void>>()
-  /** Acknowledgements issued and not yet answered (see acknowledgeSoon); close() waits for them. */
-  private readonly acknowledging = new Set<Promise<void>>()
   private unsubscribe: Promise<(() => Promise<void>) | undefined> | undefined
   private started = false
   private closing: Promise<void> | undefined
@@ -255,8 +253,6 @@ export class StoreOutbox implements Outbox {
         this.abort.abort()
         await Promise.race([drained, new Promise(resolve => setTimeout(resolve, 1000).unref())])
       }
-      // Never rejects (acknowledgeSoon reports failures); bounded by the store's own timeout.
-      await Promise.all([...this.acknowledging])
       const unsubscribe = await this.unsubscribe
       await unsubscribe?.().catch(() => {})
     })()
@@ -339,13 +335,13 @@ export class StoreOutbox implements Outbox {
     // operation for both), or at the latest when this method ends.
     let released = false
     const ack = async (ids: string[]): Promise<void> => {
-      const unlock = !released
+      if (released) return await queue.ack(ids)
+      await queue.ack(ids, { unlock: lease })
       released = true
-      await (unlock ? queue.ack(ids, { unlock: lease }) : queue.ack(ids))
     }
     try {
       if (await this.superseded(request, latest)) {
-        this.acknowledgeSoon(ack([entry.id]), dependent, entry.id)
+        await ack([entry.id])
         this.emit('superseded', request, pending.attempts)
         return
       }
@@ -389,7 +385,7 @@ export class StoreOutbox implements Outbox {
     switch (verdict) {
       case 'delivered':
       case 'superseded':
-        this.acknowledgeSoon(ack([entryId]), dependent, entryId)
+        await ack([entryId])
         if (verdict === 'delivered') this.noteLag(dependent, pending.request)
         this.emitAttempt(verdict, pending.request, attempts, result)
         this.emit(verdict, pending.request, attempts, result.status)
@@ -415,22 +411,6 @@ export class StoreOutbox implements Outbox {
         this.emitAttempt('retry', pending.request, attempts, result, delay)
       }
     }
-  }
-
-  /**
-   * An acknowledgement that ends a delivery, issued and not waited for: the worker's slot
-   * and the entity's next delivery in this process go on at once, a store round trip
-   * sooner (under load, the difference between an outbox that keeps up and one that falls
-   * behind). Nothing can overtake it: the next operation on the entity (the next
-   * delivery's lease) is on the same queue, which the store applies in the order issued.
-   * Should it fail, the entry is delivered again after the visibility timeout, its lease
-   * having expired with it (at least once; the dependent deduplicates).
-   */
-  private acknowledgeSoon (acked: Promise<void>, dependent: string, entryId: string): void {
-    const tracked: Promise<void> = acked
-      .catch((err: unknown) => { this.onError(err, `acknowledging entry ${entryId} of "${dependent}"`) })
-      .finally(() => { this.acknowledging.delete(tracked) })
-    this.acknowledging.add(tracked)
   }
 
   /** Dead-letters an entry: appended to the dead letters, then acknowledged with `ack` (which may release a lease too). `result`: the attempt that led here, when one did (not for an entry past its maximum age). */
