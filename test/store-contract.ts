@@ -437,6 +437,26 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     await t.rejects(store.advance('adv:text', []), 'the counter holds text')
   })
 
+  test('claim with lock: a lock per entry having the field, taken in the claim, the register read under it', async (t, store) => {
+    const q = store.queue('claimlock')
+    await q.raise({ key: 'latest:a', value: 4 })
+    const a1 = await q.append({ e: 'a', n: '1' })
+    const b1 = await q.append({ e: 'b', n: '2' })
+    const a2 = await q.append({ e: 'a', n: '3' })
+    await q.append({ n: 'no field' })
+    const lock = { field: 'e', lockPrefix: 'lease:', readPrefix: 'latest:', tokenPrefix: 'me:', ttlMs: 10_000 }
+    const entries = await q.claim('c', { count: 10, visibilityMs: 10_000, lock })
+    t.same(entries.map(e => e.lock), [
+      { locked: true, value: 4, token: `me:${a1}:1` },
+      { locked: true, value: undefined, token: `me:${b1}:1` },
+      { locked: false, value: 4, token: `me:${a2}:1` },
+      undefined
+    ], 'the second entry of `a` finds the lock taken; an entry without the field gets none')
+    t.same((await q.lock({ key: 'lease:b', token: 'other', ttlMs: 10_000 })).locked, false, 'the locks are the queue\'s')
+    await q.ack([a1], { unlock: { key: 'lease:a', token: `me:${a1}:1` } })
+    t.same((await q.lock({ key: 'lease:a', token: 'next', ttlMs: 10_000 })).locked, true, 'released by its token')
+  })
+
   test('deleteIfEquals deletes only a matching value', async (t, store) => {
     await store.set('lock', 'owner-a', { ttlMs: 10_000 })
     t.equal(await store.deleteIfEquals('lock', 'owner-b'), false)

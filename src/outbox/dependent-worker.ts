@@ -6,13 +6,15 @@
  * elsewhere, entries to reclaim from a dead instance). An idle worker costs one claim per
  * poll interval and no CPU in between.
  */
-import type { DurableQueue, QueueEntry } from '../store/store.js'
+import type { ClaimLock, DurableQueue, QueueEntry } from '../store/store.js'
 
 export interface WorkerOptions {
   readonly consumer: string
   readonly concurrency: number
   readonly visibilityTimeoutMs: number
   readonly pollIntervalMs: number
+  /** Locks each claim takes for the entries it hands out (see ClaimLock). */
+  readonly claimLock?: ClaimLock
 }
 
 export class DependentWorker {
@@ -81,7 +83,9 @@ export class DependentWorker {
       this.woken = false
       let entries: QueueEntry[]
       try {
-        entries = await this.queue.claim(this.opts.consumer, { count: free, visibilityMs: this.opts.visibilityTimeoutMs })
+        entries = await this.queue.claim(this.opts.consumer, this.opts.claimLock === undefined
+          ? { count: free, visibilityMs: this.opts.visibilityTimeoutMs }
+          : { count: free, visibilityMs: this.opts.visibilityTimeoutMs, lock: this.opts.claimLock })
       } catch (err) {
         this.onError(err)
         await this.sleep(this.opts.pollIntervalMs)

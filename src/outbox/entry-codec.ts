@@ -18,8 +18,11 @@ export interface PendingDelivery {
   readonly lastError?: string | undefined
 }
 
+/** The field naming a pending delivery's entity: the claim takes its lease by it (ClaimLock). */
+export const ENTITY_FIELD = 'e'
+
 export function encodePending (p: PendingDelivery): Record<string, string> {
-  const fields: Record<string, string> = { r: JSON.stringify(p.request), a: String(p.attempts), f: String(p.firstAt) }
+  const fields: Record<string, string> = { r: JSON.stringify(p.request), a: String(p.attempts), f: String(p.firstAt), [ENTITY_FIELD]: p.request.entity }
   if (p.last !== undefined) fields.last = JSON.stringify(p.last)
   if (p.lastError !== undefined) fields.err = p.lastError
   return fields

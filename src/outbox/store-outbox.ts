@@ -23,7 +23,7 @@ import type { QueueEntry, QueueRegister, Store } from '../store/store.js'
 import type { ServicePool } from '../upstream/service-pool.js'
 import { attemptDelivery, type AttemptResult } from './delivery.js'
 import { DependentWorker } from './dependent-worker.js'
-import { decodeDead, decodePending, encodeDead, encodePending, type LastResponse, type PendingDelivery } from './entry-codec.js'
+import { decodeDead, decodePending, encodeDead, encodePending, ENTITY_FIELD, type LastResponse, type PendingDelivery } from './entry-codec.js'
 import { checkOutboxOptions, OUTBOX_DEFAULTS, type OutboxOptions } from './outbox-options.js'
 import { deadQueue, deliveryQueue, lagKey, latestRegister, leaseLock, NUDGE_CHANNEL } from './outbox-keys.js'
 import { classifyStatus, retryDelayMs } from './retry-policy.js'
@@ -106,7 +106,10 @@ export class StoreOutbox implements Outbox {
         consumer: this.consumer,
         concurrency: options.concurrency,
         visibilityTimeoutMs: options.visibilityTimeoutMs,
-        pollIntervalMs: options.pollIntervalMs
+        pollIntervalMs: options.pollIntervalMs,
+        // The claim takes each entry's lease and reads its register (as deliver() would):
+        // one store round trip less per delivery. The lease lasts as long as the entry's visibility.
+        claimLock: { field: ENTITY_FIELD, lockPrefix: leaseLock(''), readPrefix: latestRegister(''), tokenPrefix: `${this.consumer}:`, ttlMs: options.visibilityTimeoutMs }
       }, entry => this.handle(dependent, entry), err => { this.onError(err, `claiming deliveries for "${dependent}"`) }))
     }
   }
@@ -309,19 +312,24 @@ export class StoreOutbox implements Outbox {
 
   private async deliver (dependent: string, entry: QueueEntry, pending: PendingDelivery | undefined): Promise<void> {
     const queue = this.store.queue(deliveryQueue(dependent))
+    // The lease the claim took for this entry, when it could (see the worker's claimLock).
+    const taken = entry.lock?.locked === true ? entry.lock : undefined
     if (pending === undefined) {
       // Nothing to deliver or to dead-letter: keep the fields in the error for the operator.
       this.onError(new Error(`unreadable outbox entry: ${JSON.stringify(entry.fields).slice(0, 500)}`), `"${dependent}" entry ${entry.id}`)
-      await queue.ack([entry.id])
+      const field = entry.fields[ENTITY_FIELD]
+      await queue.ack([entry.id], taken === undefined || field === undefined ? {} : { unlock: { key: leaseLock(field), token: taken.token } })
       return
     }
     const { request } = pending
-    const lease = { key: leaseLock(request.entity), token: `${this.consumer}:${entry.id}:${randomUUID()}` }
+    const lease = { key: leaseLock(request.entity), token: taken?.token ?? `${this.consumer}:${entry.id}:${randomUUID()}` }
     // The lease, then the register, in one store operation: the register is read once the
     // lease is held. A version enqueued after that read is newer and waits for the lease:
     // nothing older is ever sent after it (guarantee 3). The lease lasts as long as an
-    // entry's visibility: a holder that died frees both together.
-    const { locked, value: latest } = await queue.lock({ ...lease, ttlMs: this.options.visibilityTimeoutMs }, { read: latestRegister(request.entity) })
+    // entry's visibility: a holder that died frees both together. Usually the claim took
+    // both already; when it found the lease held (by this process's delivery of the same
+    // entity, which this one waited for, or by another instance), it is asked for here.
+    const { locked, value: latest } = taken ?? await queue.lock({ ...lease, ttlMs: this.options.visibilityTimeoutMs }, { read: latestRegister(request.entity) })
     if (!locked) {
       // Another worker is delivering this entity to this dependent: come back shortly
       // (durably, so nothing depends on this process staying up).

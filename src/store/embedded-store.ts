@@ -53,7 +53,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { EmbeddedStoreConfig } from '../config/types.js'
-import { ADVANCE_PLACEHOLDER, type DurableQueue, type QueueLock, type QueueRegister, type MessageHandler, type PeekedEntry, type QueueEntry, type QueueStats, type SetOptions, type Store } from './store.js'
+import { ADVANCE_PLACEHOLDER, claimLockToken, type ClaimLock, type DurableQueue, type QueueLock, type QueueRegister, type MessageHandler, type PeekedEntry, type QueueEntry, type QueueStats, type SetOptions, type Store } from './store.js'
 
 export interface EmbeddedStoreOptions {
   /** Journal size from which compaction is considered (default 64 MB). */
@@ -826,7 +826,7 @@ export class EmbeddedStore implements Store {
         const [id] = await Promise.all([appendOnly(fields, opts), raise(opts.raise)])
         return id
       },
-      async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
+      async claim (consumer: string, opts: { count: number, visibilityMs: number, lock?: ClaimLock }): Promise<QueueEntry[]> {
         store.assertOpen()
         const q = state()
         q.promoteDue(Date.now())
@@ -845,7 +845,16 @@ export class EmbeddedStore implements Store {
           q.waiting.delete(item.id)
           out.push(handOut(q, item, now))
         }
-        return out
+        const claimLock = opts.lock
+        if (claimLock === undefined) return out
+        // Each lock is applied when called, in entry order, as the Redis script takes them.
+        return await Promise.all(out.map(async entry => {
+          const value = entry.fields[claimLock.field]
+          if (value === undefined) return entry
+          const token = claimLockToken(claimLock, entry.id, entry.deliveries)
+          const taken = await queue.lock({ key: claimLock.lockPrefix + value, token, ttlMs: claimLock.ttlMs }, { read: claimLock.readPrefix + value })
+          return { ...entry, lock: { ...taken, token } }
+        }))
       },
       async ack (ids: readonly string[], opts: { unlock?: { key: string, token: string } } = {}): Promise<void> {
         store.assertOpen()

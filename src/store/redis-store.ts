@@ -67,7 +67,7 @@ import { randomUUID } from 'node:crypto'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
 import { QUEUE_BATCH_LUA, QueueBatches, SET_MAX_FUNCTION } from './redis-queue-batch.js'
-import { ADVANCE_PLACEHOLDER, type DurableQueue, type MessageHandler, type QueueLock, type QueueRegister, type PeekedEntry, type QueueEntry, type QueueStats, type SetOptions, type Store } from './store.js'
+import { ADVANCE_PLACEHOLDER, claimLockToken, type ClaimLock, type DurableQueue, type MessageHandler, type QueueLock, type QueueRegister, type PeekedEntry, type QueueEntry, type QueueStats, type SetOptions, type Store } from './store.js'
 
 export interface RedisStoreOptions {
   /** How long open() tries to connect before failing (default 5000 ms). */
@@ -166,6 +166,22 @@ if #out < want then
     for _, e in ipairs(res[1][2]) do out[#out + 1] = { e[1], 1, e[2] } end
   end
 end
+-- ARGV[7] the lock field ('' none), ARGV[8] lock key prefix, ARGV[9] register key prefix,
+-- ARGV[10] token prefix, ARGV[11] ttl ms: a lock per entry having the field (ClaimLock).
+if ARGV[7] ~= '' then
+  for _, row in ipairs(out) do
+    local fields = row[3]
+    local value = nil
+    for i = 1, #fields, 2 do
+      if fields[i] == ARGV[7] then value = fields[i + 1] break end
+    end
+    if value then
+      local locked = redis.call('SET', ARGV[8] .. value, ARGV[10] .. row[1] .. ':' .. row[2], 'PX', ARGV[11], 'NX')
+      row[4] = locked and 1 or 0
+      row[5] = redis.call('GET', ARGV[9] .. value)
+    end
+  end
+end
 return out
 `
 
@@ -257,7 +273,8 @@ return 0
 `
 
 interface ScriptCommands {
-  junctionClaim (stream: string, delayed: string, since: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number, makeGroup: '0' | '1'): Promise<unknown>
+  junctionClaim (stream: string, delayed: string, since: string, group: string, consumer: string, count: number, minIdleMs: number, forgetIdleMs: number, makeGroup: '0' | '1',
+    lockField: string, lockPrefix: string, readPrefix: string, tokenPrefix: string, lockTtlMs: number): Promise<unknown>
   junctionStats (stream: string, delayed: string, since: string, group: string): Promise<unknown>
   junctionAppendDelayed (delayed: string, since: string, delayMs: number, uuid: string, fields: string, sinceMs: string): Promise<unknown>
   junctionSetMax (key: string, value: string, ttlMs: string): Promise<unknown>
@@ -609,11 +626,13 @@ export class RedisStore implements Store {
         batches.flush(stream)
         return toInt(await redis.get(local(key)))
       },
-      async claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]> {
+      async claim (consumer: string, opts: { count: number, visibilityMs: number, lock?: ClaimLock }): Promise<QueueEntry[]> {
         if (opts.count < 1) return []
         batches.flush(stream)
+        const claimLock = opts.lock
         const claim = async (): Promise<unknown> => await redis.junctionClaim(stream, delayed, sinceSet, GROUP, consumer, Math.floor(opts.count),
-          Math.max(0, Math.floor(opts.visibilityMs)), store.sweepIdleConsumers(stream), store.groupsSeen.has(stream) ? '0' : '1')
+          Math.max(0, Math.floor(opts.visibilityMs)), store.sweepIdleConsumers(stream), store.groupsSeen.has(stream) ? '0' : '1',
+          claimLock?.field ?? '', local(claimLock?.lockPrefix ?? ''), local(claimLock?.readPrefix ?? ''), claimLock?.tokenPrefix ?? '', px(claimLock?.ttlMs ?? 1))
         let reply: unknown
         try {
           reply = await claim()
@@ -625,10 +644,12 @@ export class RedisStore implements Store {
         if (!Array.isArray(reply)) throw new Error(`unexpected claim reply from ${stream}`)
         if (reply.length > 0) store.groupsSeen.add(stream)
         return reply.map((row: unknown): QueueEntry => {
-          const [id, deliveries, flat] = row as [unknown, unknown, unknown]
+          const [id, deliveries, flat, locked, value] = row as [unknown, unknown, unknown, unknown, unknown]
           const fields = pairsToRecord(flat)
           delete fields['']
-          return { id: String(id), deliveries: Number(deliveries), fields }
+          const entry = { id: String(id), deliveries: Number(deliveries), fields }
+          if (claimLock === undefined || locked === undefined || locked === null) return entry
+          return { ...entry, lock: { locked: Number(locked) === 1, value: toInt(value), token: claimLockToken(claimLock, entry.id, entry.deliveries) } }
         })
       },
       async ack (ids: readonly string[], opts: { unlock?: { key: string, token: string } } = {}): Promise<void> {

@@ -41,6 +41,27 @@ export interface QueueEntry {
   readonly fields: Readonly<Record<string, string>>
   /** How many times this entry has been handed out by `claim`, this time included. */
   readonly deliveries: number
+  /** The lock taken for it by a claim with `lock` (entries having the lock's field only). */
+  readonly lock?: { readonly locked: boolean, readonly value: number | undefined, readonly token: string }
+}
+
+/**
+ * Locks a claim takes for the entries it hands out, in the same operation: for an entry
+ * whose field `field` holds v, as `lock({ key: lockPrefix + v, token, ttlMs }, { read:
+ * readPrefix + v })` would, in entry order, with token = tokenPrefix + id + ':' +
+ * deliveries (unique per hand-out). One round trip where there were two.
+ */
+export interface ClaimLock {
+  readonly field: string
+  readonly lockPrefix: string
+  readonly readPrefix: string
+  readonly tokenPrefix: string
+  readonly ttlMs: number
+}
+
+/** The token of a lock taken by a claim (see ClaimLock). */
+export function claimLockToken (lock: ClaimLock, id: string, deliveries: number): string {
+  return `${lock.tokenPrefix}${id}:${deliveries}`
 }
 
 export interface QueueStats {
@@ -111,8 +132,9 @@ export interface DurableQueue {
   /**
    * Hands out up to `count` entries to `consumer`: first entries whose holder has not
    * acknowledged them within `visibilityMs` (reclaimed), then entries never handed out.
+   * With `lock`, takes a lock for each (see ClaimLock) in the same operation.
    */
-  claim (consumer: string, opts: { count: number, visibilityMs: number }): Promise<QueueEntry[]>
+  claim (consumer: string, opts: { count: number, visibilityMs: number, lock?: ClaimLock }): Promise<QueueEntry[]>
   /**
    * Acknowledges (and removes) entries; unknown ids are ignored. Durable on resolve. With
    * `unlock`, first releases that lock of the queue if `token` still holds it.
