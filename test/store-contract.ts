@@ -339,13 +339,6 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.equal(await store.setMax('short', 0), 0, 'a value that expired is missing')
     await store.set('text', 'abc')
     await t.rejects(store.setMax('text', 1))
-    // Several registers to one value at once.
-    await store.setMax('all:b', 10)
-    t.same(await store.setMaxAll(['all:a', 'all:b', 'all:c'], 6, { ttlMs: 60_000 }), [6, 10, 6], 'each raised to at least the value, never lowered')
-    t.same((await store.get('all:a'))?.toString(), '6')
-    t.same(await store.setMaxAll(['all:a'], 4), [6])
-    t.same(await store.setMaxAll([], 4), [])
-    await t.rejects(store.setMaxAll(['all:a', 'text'], 20), 'a key holding text makes it fail')
   })
 
   test('operations take effect in the order issued, without awaiting in between', async (t, store) => {
@@ -435,6 +428,7 @@ export function storeContract (t: TestContext, name: string, open: () => Promise
     t.equal(await store.advance('adv:counter', []), 3, 'without registers')
     await store.set('adv:text', 'abc')
     await t.rejects(store.advance('adv:text', []), 'the counter holds text')
+    await t.rejects(store.advance('adv:counter', ['adv:text']), 'a register holds text')
   })
 
   test('claim with lock: a lock per entry having the field, taken in the claim, the register read under it', async (t, store) => {

@@ -700,7 +700,8 @@ export class EmbeddedStore implements Store {
     this.assertOpen()
     // Every step applied now, in order, so that operations issued after this one see them all.
     const { next, journaled } = this.incrementNow(counter, false)
-    const raised = this.setMaxAll(registers, next, opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs })
+    const ttl = opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs }
+    const raised = Promise.all(registers.map(async key => await this.setMax(key, next, ttl)))
     const published = opts.publish === undefined ? undefined : this.publish(opts.publish.channel, opts.publish.message.replaceAll(ADVANCE_PLACEHOLDER, String(next)))
     await Promise.all([journaled, raised, published])
     return next
@@ -725,11 +726,6 @@ export class EmbeddedStore implements Store {
     if (expiresAt !== undefined) this.schedule(key, expiresAt, false)
     if (durable) await this.journal.append([setRecord(key, updated)])
     return value
-  }
-
-  async setMaxAll (keys: readonly string[], value: number, opts: { durable?: boolean, ttlMs?: number } = {}): Promise<number[]> {
-    // Each applied to memory as it is called, in order; durable ones journaled together.
-    return await Promise.all(keys.map(async key => await this.setMax(key, value, opts)))
   }
 
   async deleteIfEquals (key: string, value: string): Promise<boolean> {

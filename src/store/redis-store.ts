@@ -215,17 +215,6 @@ const SET_MAX_LUA = SET_MAX_FUNCTION + `
 return setMax(KEYS[1], ARGV[1], ARGV[2])
 `
 
-/** KEYS: the registers; ARGV value, ttl ms or ''. Returns each one's resulting value as a string. */
-const SET_MAX_ALL_LUA = SET_MAX_FUNCTION + `
-local out = {}
-for i, key in ipairs(KEYS) do
-  local value = setMax(key, ARGV[1], ARGV[2])
-  if type(value) == 'table' then return value end
-  out[i] = value
-end
-return out
-`
-
 /**
  * KEYS[1] the counter, KEYS[2..] the registers; ARGV ttl ms or '', channel or '', message.
  * Increments, raises each register to the new value, publishes the message with the new
@@ -282,7 +271,6 @@ interface ScriptCommands {
   junctionAddToSet (key: string, ttlMs: string, ...members: string[]): Promise<unknown>
   junctionTakeSet (key: string): Promise<unknown>
   junctionQueueBatch (stream: string, since: string, group: string, batch: string): Promise<unknown>
-  junctionSetMaxAll (numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
   junctionTakeSets (numKeys: number, ...keys: string[]): Promise<unknown>
   junctionAdvance (numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
 }
@@ -400,7 +388,6 @@ export class RedisStore implements Store {
     }
     // Any number of keys (the first argument says how many): never used on a cluster,
     // whose keys are in different slots (and ioredis would route by the count).
-    redis.defineCommand('junctionSetMaxAll', { lua: SET_MAX_ALL_LUA })
     redis.defineCommand('junctionTakeSets', { lua: TAKE_SETS_LUA })
     redis.defineCommand('junctionAdvance', { lua: ADVANCE_LUA })
     // ioredis keeps reconnecting on its own; at boot we give it `timeoutMs`, then give up
@@ -485,21 +472,14 @@ export class RedisStore implements Store {
     return Number(reply)
   }
 
-  async setMaxAll (keys: readonly string[], value: number, opts: { durable?: boolean, ttlMs?: number } = {}): Promise<number[]> {
-    if (this.cluster || keys.length < 2) return await Promise.all(keys.map(async key => await this.setMax(key, value, opts)))
-    if (!Number.isSafeInteger(value)) throw new Error(`setMax of ${keys.join(', ')}: ${value} is not a safe integer`)
-    const reply = await this.redis.junctionSetMaxAll(keys.length, ...keys.map(key => this.key(key)), String(value), opts.ttlMs === undefined ? '' : String(px(opts.ttlMs)))
-    if (!Array.isArray(reply) || reply.length !== keys.length) throw new Error('unexpected reply to a setMax of several keys')
-    return reply.map(Number)
-  }
-
   async advance (counter: string, registers: readonly string[], opts: { ttlMs?: number, publish?: { channel: string, message: string } } = {}): Promise<number> {
     const ttl = opts.ttlMs === undefined ? '' : String(px(opts.ttlMs))
     const publish = opts.publish
     if (this.cluster) {
       // The keys are in different slots, the channel in a shard of its own: step by step.
       const value = await this.incr(counter)
-      await this.setMaxAll(registers, value, opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs })
+      const ttl = opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs }
+      await Promise.all(registers.map(async key => await this.setMax(key, value, ttl)))
       if (publish !== undefined) await this.publish(publish.channel, publish.message.replaceAll(ADVANCE_PLACEHOLDER, String(value)))
       return value
     }

@@ -183,13 +183,6 @@ export interface Store {
    */
   setMax (key: string, value: number, opts?: { durable?: boolean, ttlMs?: number }): Promise<number>
   /**
-   * `setMax` of several keys to one value; resolves to each key's result, in order. One
-   * operation where the store can (Redis: one script; on a cluster one command per key,
-   * the keys being in different slots). Rejects if a key holds something other than an
-   * integer; the keys before it may then have been raised.
-   */
-  setMaxAll (keys: readonly string[], value: number, opts?: { durable?: boolean, ttlMs?: number }): Promise<number[]>
-  /**
    * Increments the counter `counter` and raises each of `registers` to its new value
    * (setMax, `ttlMs` as there); with `publish`, then publishes `message` on `channel` with
    * every ADVANCE_PLACEHOLDER in it replaced by the new value. Resolves to the new value.
@@ -207,7 +200,11 @@ export interface Store {
   setMembers (key: string): Promise<string[]>
   /** Removes a set and resolves to the members it had, in one atomic operation. */
   takeSet (key: string): Promise<string[]>
-  /** `takeSet` of several sets; resolves to each one's members, in order. One operation where the store can (as setMaxAll). */
+  /**
+   * `takeSet` of several sets; resolves to each one's members, in order. One operation where
+   * the store can (a single Redis: one script; on a cluster one command per key, the keys
+   * being in different slots).
+   */
   takeSets (keys: readonly string[]): Promise<string[][]>
 
   queue (name: string): DurableQueue
