@@ -151,7 +151,7 @@ function registerProxyRoute (app: FastifyInstance, route: ProxyRouteConfig, trus
     if (hit !== undefined) {
       sendCached(request, reply, hit)
       // The router sent this URL here: the next hits for it may skip the router.
-      if (shortcut !== undefined) app.hitShortcut?.learn(request.raw.url as string, shortcut)
+      if (shortcut !== undefined) app.hitShortcut?.learn(request.raw.url as string, shortcut, cacheRequest.key)
       return
     }
     cachedFill(request, reply, cache, cacheRequest).catch((err: unknown) => {

@@ -94,6 +94,30 @@ t.test('a hit answered before the router is the answer Fastify gives', async t =
   t.equal(origin.count(), 1, 'one call to the service for all of it')
 })
 
+t.test('any body\'s bytes and repeated header lines: the answer Fastify gives', async t => {
+  // UTF-8 text and every byte value: the shortcut writes its body as a one-byte string.
+  const body = Buffer.concat([Buffer.from('{"name":"Zoë ✓ 😀"}'), Buffer.from(Array.from({ length: 256 }, (_, i) => i))])
+  const origin = await startCacheOrigin(t, () => ({
+    headers: { 'content-type': 'application/octet-stream', link: ['</a>; rel="a"', '</b>; rel="b"'], 'x-request-id': 'origin-id' },
+    body
+  }))
+  const gw = await startGateway(t, config(origin))
+  const shortcut = gw.app.hitShortcut
+  if (shortcut === null) throw new Error('the gateway has no shortcut')
+  const port = Number(new URL(gw.url).port)
+  const path = '/api/products/bytes'
+  for (let i = 0; i < 2; i++) await (await request(`${gw.url}${path}`)).body.dump()
+  for (let i = 0; i < 3; i++) {
+    const viaShortcut = await raw(port, 'GET', path)
+    t.equal(shortcut.answered, i + 1, 'answered by the shortcut')
+    const viaFastify = await raw(port, 'GET', path, { traceparent: TRACEPARENT })
+    t.equal(comparable(viaShortcut), comparable(viaFastify), 'the same answer, byte for byte but Date and Age')
+    t.same(Buffer.from(viaShortcut.slice(viaShortcut.indexOf('\r\n\r\n') + 4), 'latin1'), body, 'the body\'s bytes unchanged')
+    t.match(viaShortcut, /\r\nlink: <\/a>; rel="a", <\/b>; rel="b"\r\n|\r\nlink: <\/a>; rel="a"\r\nlink: <\/b>; rel="b"\r\n/, 'both link lines')
+  }
+  t.equal(origin.count(), 1)
+})
+
 t.test('shortcut answers count in the metrics, the dashboard and the request log', async t => {
   const { gw, port, lines, answered } = await setup(t)
   const path = '/api/products/7'

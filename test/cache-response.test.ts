@@ -5,7 +5,8 @@
  */
 import t from 'tap'
 import { cacheKey } from '../src/cache/cache-key.js'
-import { notModified, ResponseCache, type CacheRequest } from '../src/cache/response-cache.js'
+import { entrySize, type CacheEntry } from '../src/cache/entry.js'
+import { notModified, ResponseCache, uriTag, type CacheRequest } from '../src/cache/response-cache.js'
 import type { CachePolicy } from '../src/cache/types.js'
 import { startCacheOrigin, sleep, type Reply } from './support/cache-origin.js'
 import { cacheStores } from './support/cache-stores.js'
@@ -220,6 +221,68 @@ for (const kind of await cacheStores(t)) {
       t.equal(again.cache, 'HIT')
       t.equal(again.body.toString().startsWith('/big/0:'), true)
       t.equal(origin.count(), 100)
+    })
+
+    t.test('a rendering of an L1 entry counts in L1\'s bound and leaves with its entry', async t => {
+      const origin = await startCacheOrigin(t)
+      origin.reply = (m) => ({ body: `${m.url ?? ''}:`.padEnd(4096, 'x') })
+      const bound = 64 * 1024
+      const cache = await open(t, { l1MaxBytes: bound })
+      const keys: string[] = []
+      for (let i = 0; i < 12; i++) {
+        const r = req(`/r/${i}`, ttl())
+        await cache.serve(r, origin.fetch(`/r/${i}`))
+        keys.push(r.key)
+      }
+      const before = cache.stats()
+      t.equal(before.l1Entries, 12, 'twelve entries of ~4 KB fit')
+      let made = 0
+      const render = (entry: CacheEntry): { value: { text: string }, bytes: number } => {
+        made++
+        return { value: { text: entry.body.toString('latin1') }, bytes: entry.body.length }
+      }
+      const first = cache.freshLocal(keys[0]!, false)
+      t.ok(first !== undefined, 'a fresh L1 entry')
+      const rendering = cache.rendering(keys[0]!, first!, render)
+      t.equal(rendering?.text.startsWith('/r/0:'), true, 'made from the entry')
+      t.equal(cache.rendering(keys[0]!, first!, render), rendering, 'made once, then kept')
+      t.equal(made, 1)
+      t.equal(cache.stats().l1Bytes, before.l1Bytes + 4096, 'its bytes count in L1')
+
+      // Renderings of every entry: each would hold a second copy of its body. L1 keeps the
+      // whole within its bound, the least recently used entries leaving to make room.
+      for (const key of keys) {
+        const entry = cache.freshLocal(key, false)
+        if (entry !== undefined) cache.rendering(key, entry, render)
+      }
+      const after = cache.stats()
+      t.ok(after.l1Bytes <= bound, `L1 holds ${after.l1Bytes} bytes with its renderings, ≤ ${bound}`)
+      t.ok(after.l1Entries < 12, `${after.l1Entries} entries left to make room`)
+      // Looked at and rendered in key order: /r/3's rendering was the first not to fit, and
+      // the least recently used entry then was /r/4 (not yet looked at in this pass).
+      t.equal(cache.hasLocal(keys[4]!), false, 'the least recently used entry left')
+      t.equal(cache.hasLocal(keys[3]!) && cache.hasLocal(keys[11]!), true, 'the ones just rendered stayed')
+
+      // An entry that leaves L1 takes its rendering with it: the bytes are given back.
+      const invalidated = cache.stats().l1Bytes
+      const last = keys[11]!
+      const lastEntry = cache.freshLocal(last, false)!
+      await cache.invalidateTags([uriTag('/r/11')])
+      t.equal(cache.hasLocal(last), false)
+      t.equal(cache.stats().l1Bytes, invalidated - entrySize(lastEntry) - 4096, 'the entry and its rendering left')
+      t.equal(cache.rendering(last, lastEntry, render), undefined, 'an entry no longer in L1 is not rendered')
+    })
+
+    t.test('a rendering that would make its entry larger than an entry may be is not made', async t => {
+      const origin = await startCacheOrigin(t, { body: 'x'.repeat(10_000) })
+      const cache = await open(t, { l1MaxBytes: 64 * 1024 })
+      const r = req('/large', ttl())
+      await cache.serve(r, origin.fetch('/large'))
+      const entry = cache.freshLocal(r.key, false)!
+      const before = cache.stats().l1Bytes
+      t.equal(cache.rendering(r.key, entry, () => ({ value: {}, bytes: 10_000 })), undefined, 'one entry may take a quarter of L1 at most')
+      t.equal(cache.stats().l1Bytes, before, 'nothing counted')
+      t.equal(cache.hasLocal(r.key), true, 'the entry stays')
     })
 
     t.test('Authorization: bypassed unless the response is public or the route keys by identity', async t => {

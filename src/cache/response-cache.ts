@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { ADVANCE_PLACEHOLDER, type Store } from '../store/store.js'
-import { decodeEntry, encodeEntry, entrySize, freshenedHeaders, storedHeaders, validatorsOf, type CacheEntry, type Validators } from './entry.js'
+import { decodeEntry, encodeEntry, entryAgeSeconds, entrySize, freshenedHeaders, storedHeaders, validatorsOf, type CacheEntry, type Validators } from './entry.js'
 import { bodyEtag, ifNoneMatchMatches } from './etag.js'
 import { headerFirst } from './header-value.js'
 import { requestRule, storability } from './storability.js'
@@ -144,12 +144,23 @@ function toError (err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
 }
 
+/** What ResponseCache.rendering() keeps beside an L1 entry: the value, and the bytes it holds. */
+export interface Rendering<T> {
+  readonly value: T
+  readonly bytes: number
+}
+
 export class ResponseCache {
   readonly instanceId = randomUUID()
   private readonly store: Store
   private readonly l1: LRUCache<string, CacheEntry>
   /** tag → L1 keys carrying it, so a message drops exactly those entries. */
   private readonly l1Tags = new Map<string, Set<string>>()
+  private readonly l1MaxBytes: number
+  private readonly l1MaxEntryBytes: number
+  /** What rendering() made of L1 entries (null: too large to make), and their bytes in all. */
+  private readonly renderings = new WeakMap<CacheEntry, Rendering<object> | null>()
+  private renderedBytes = 0
   private readonly tagIndex: TagIndex
   private readonly inFlight = new Map<string, { promise: Promise<FillOutcome>, poisoned: boolean }>()
   private readonly refreshing = new Set<Promise<unknown>>()
@@ -182,11 +193,13 @@ export class ResponseCache {
     this.channel = opts.channel ?? 'cache:invalidate'
     this.onError = opts.onError ?? (() => {})
     const l1MaxBytes = opts.l1MaxBytes ?? 64 * 1024 * 1024
+    this.l1MaxBytes = l1MaxBytes
+    // One entry may not take more than a quarter of L1, or it would flush everything else.
+    this.l1MaxEntryBytes = Math.max(1, Math.floor(l1MaxBytes / 4))
     this.l1 = new LRUCache<string, CacheEntry>({
       maxSize: l1MaxBytes,
       sizeCalculation: entrySize,
-      // One entry may not take more than a quarter of L1, or it would flush everything else.
-      maxEntrySize: Math.max(1, Math.floor(l1MaxBytes / 4)),
+      maxEntrySize: this.l1MaxEntryBytes,
       dispose: (entry, key) => { this.unindexLocal(key, entry) }
     })
     this.tagIndex = new TagIndex(this.store, {
@@ -214,14 +227,58 @@ export class ResponseCache {
    */
   hit (req: CacheRequest): CacheResult | undefined {
     const rule = requestRule(req.method, req.headers, req.policy)
+    if (!rule.use) return undefined
+    const local = this.freshLocal(req.key, rule.authorized)
+    return local === undefined ? undefined : this.fromEntry(local, 'HIT')
+  }
+
+  /**
+   * hit()'s test without its answer: the fresh L1 entry under `key`, whose tag stamps are
+   * all cached and current, or undefined. `authorized`: the request carries Authorization
+   * and the key does not tell callers apart. For the cache-hit shortcut, which checks the
+   * request itself, writes the answer itself (hitAnswer, or its own form of it) and counts
+   * it (countHit).
+   */
+  freshLocal (key: string, authorized: boolean): CacheEntry | undefined {
     // Store down: serve() bypasses both tiers (see there).
-    if (!rule.use || !this.store.available()) return undefined
-    const local = this.l1.get(req.key)
-    if (local !== undefined && Date.now() < local.freshUntil && (!rule.authorized || local.authorizedOk) &&
+    if (!this.store.available()) return undefined
+    const local = this.l1.get(key)
+    if (local !== undefined && Date.now() < local.freshUntil && (!authorized || local.authorizedOk) &&
       this.tagIndex.currentIfKnown(local.tags, local.stamp) === true) {
-      return this.fromEntry(local, 'HIT')
+      return local
     }
     return undefined
+  }
+
+  /**
+   * A form of the L1 entry under `key` made once by `make` and kept while the entry stays in
+   * L1 (the cache-hit shortcut's rendered answer: one kind per cache). Its bytes count in
+   * L1's bound: least recently used entries leave to make room. undefined when the entry is
+   * no longer the one in L1, or would take more than an entry's share of L1 with it.
+   */
+  rendering<T extends object> (key: string, entry: CacheEntry, make: (entry: CacheEntry) => Rendering<T>): T | undefined {
+    const had = this.renderings.get(entry)
+    if (had !== undefined) return had === null ? undefined : had.value as T
+    if (this.l1.peek(key) !== entry) return undefined
+    const made = make(entry)
+    if (entrySize(entry) + made.bytes > this.l1MaxEntryBytes) {
+      this.renderings.set(entry, null)
+      return undefined
+    }
+    this.renderings.set(entry, made)
+    this.renderedBytes += made.bytes
+    this.trimLocal()
+    return made.value
+  }
+
+  /** The HIT answer of an entry freshLocal gave (counted). */
+  hitAnswer (entry: CacheEntry): CacheResult {
+    return this.fromEntry(entry, 'HIT')
+  }
+
+  /** Counts a HIT answered from an entry freshLocal gave, without hitAnswer. */
+  countHit (): void {
+    this.counters.hits++
   }
 
   async serve (req: CacheRequest, fetch: Fetch): Promise<CacheResult> {
@@ -531,6 +588,7 @@ export class ResponseCache {
     this.l1.set(key, entry, { ttl })
     // set() may have refused it (larger than maxEntrySize): index only what is there.
     if (this.l1.peek(key) !== entry) return
+    this.trimLocal()
     for (const tag of entry.tags) {
       let keys = this.l1Tags.get(tag)
       if (keys === undefined) {
@@ -541,7 +599,18 @@ export class ResponseCache {
     }
   }
 
+  /** The LRU keeps its entries within L1's bound; this keeps them and their renderings within it. */
+  private trimLocal (): void {
+    while (this.renderedBytes > 0 && this.l1.calculatedSize + this.renderedBytes > this.l1MaxBytes && this.l1.size > 0) this.l1.pop()
+  }
+
+  /** An entry left L1 (evicted, deleted, replaced): its tags and rendering go with it. */
   private unindexLocal (key: string, entry: CacheEntry): void {
+    const rendering = this.renderings.get(entry)
+    if (rendering !== undefined) {
+      if (rendering !== null) this.renderedBytes -= rendering.bytes
+      this.renderings.delete(entry)
+    }
     for (const tag of entry.tags) {
       const keys = this.l1Tags.get(tag)
       if (keys === undefined) continue
@@ -560,16 +629,7 @@ export class ResponseCache {
 
   private fromEntry (entry: CacheEntry, status: CacheStatus): CacheResult {
     this.count(status)
-    const headers: Record<string, string | string[]> = {}
-    for (const [name, value] of entry.headers) {
-      const had = headers[name]
-      headers[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value]
-    }
-    const age = Math.max(0, Math.floor((entry.initialAgeMs + Date.now() - entry.storedAt) / 1000))
-    headers.etag = entry.etag
-    headers.age = String(age)
-    headers['x-cache'] = status
-    return { status: entry.status, headers, body: entry.body, cache: status }
+    return entryAnswer(entry, status)
   }
 
   private passThrough (response: UpstreamResponse, status: CacheStatus, reason: string | undefined): CacheResult {
@@ -702,7 +762,7 @@ export class ResponseCache {
   }
 
   stats (): CacheStats {
-    return { l1Entries: this.l1.size, l1Bytes: this.l1.calculatedSize, ...this.counters }
+    return { l1Entries: this.l1.size, l1Bytes: this.l1.calculatedSize + this.renderedBytes, ...this.counters }
   }
 
   /** Stops listening, waits (bounded) for background refreshes, empties L1. The store stays open. */
@@ -724,6 +784,19 @@ export class ResponseCache {
  * The 304 for a conditional GET/HEAD whose If-None-Match matches the result's ETag, or
  * undefined. Keeps the fields RFC 9110 §15.4.5 asks a 304 to repeat.
  */
+/** The answer an entry gives (`status` is its X-Cache), its Age as of now. */
+export function entryAnswer (entry: CacheEntry, status: CacheStatus): CacheResult {
+  const headers: Record<string, string | string[]> = {}
+  for (const [name, value] of entry.headers) {
+    const had = headers[name]
+    headers[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value]
+  }
+  headers.etag = entry.etag
+  headers.age = String(entryAgeSeconds(entry, Date.now()))
+  headers['x-cache'] = status
+  return { status: entry.status, headers, body: entry.body, cache: status }
+}
+
 export function notModified (method: string, requestHeaders: HttpHeaders, result: CacheResult): CacheResult | undefined {
   const m = method.toUpperCase()
   if ((m !== 'GET' && m !== 'HEAD') || result.status < 200 || result.status >= 300) return undefined

@@ -13,6 +13,20 @@ import { pathProblem } from '../upstream/request-target.js'
 const HOST = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::\d{0,5})?$/
 
 export function headProblem (req: IncomingMessage, maxHeaders: number): JunctionError | undefined {
+  const fields = headFieldsProblem(req, maxHeaders)
+  if (fields !== undefined) return fields
+  const path = pathProblem(req.url ?? '/')
+  return path === undefined ? undefined : errors.badPath(path)
+}
+
+/**
+ * The last Host value found well-formed: clients send one host over and over, and the test
+ * below is a regular expression per request otherwise.
+ */
+let wellFormedHost = ''
+
+/** headProblem without the path: for a URL already known to pass (the cache-hit shortcut's). */
+export function headFieldsProblem (req: IncomingMessage, maxHeaders: number): JunctionError | undefined {
   // node takes a request line without a version ("GET /x") for HTTP/0.9 and still parses headers after it.
   if (req.httpVersionMajor !== 1) return errors.malformedRequest('a request line without "HTTP/1.1" (HTTP/0.9 is not supported)')
   const raw = req.rawHeaders
@@ -27,10 +41,11 @@ export function headProblem (req: IncomingMessage, maxHeaders: number): Junction
   if (hosts > 1) return errors.malformedRequest('more than one Host header')
   if (hosts === 0 && req.httpVersion === '1.1') return errors.malformedRequest('an HTTP/1.1 request without a Host header')
   const host = req.headers.host
-  if (host !== undefined && !HOST.test(host)) return errors.malformedRequest('a Host header that is not a host name or address with an optional port')
+  if (host !== undefined && host !== wellFormedHost) {
+    if (!HOST.test(host)) return errors.malformedRequest('a Host header that is not a host name or address with an optional port')
+    wellFormedHost = host
+  }
   if (transferEncoding && req.httpVersion === '1.0') return errors.malformedRequest('Transfer-Encoding in an HTTP/1.0 request, whose framing cannot be trusted')
-  const path = pathProblem(req.url ?? '/')
-  if (path !== undefined) return errors.badPath(path)
   return undefined
 }
 
