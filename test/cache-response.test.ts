@@ -263,14 +263,24 @@ for (const kind of await cacheStores(t)) {
       t.equal(cache.hasLocal(keys[4]!), false, 'the least recently used entry left')
       t.equal(cache.hasLocal(keys[3]!) && cache.hasLocal(keys[11]!), true, 'the ones just rendered stayed')
 
+      // New entries make room the same way: the whole stays within the bound.
+      let largest = 0
+      for (let i = 0; i < 8; i++) {
+        await cache.serve(req(`/r/new/${i}`, ttl()), origin.fetch(`/r/new/${i}`))
+        largest = Math.max(largest, cache.stats().l1Bytes)
+      }
+      t.equal(cache.hasLocal(req('/r/new/7', ttl()).key), true, 'new entries go in')
+      t.ok(largest <= bound, `while they do, L1 holds at most ${largest} bytes ≤ ${bound}`)
+
       // An entry that leaves L1 takes its rendering with it: the bytes are given back.
-      const invalidated = cache.stats().l1Bytes
-      const last = keys[11]!
-      const lastEntry = cache.freshLocal(last, false)!
-      await cache.invalidateTags([uriTag('/r/11')])
+      const last = req('/r/new/7', ttl()).key
+      const lastEntry = cache.freshLocal(last, false)
+      t.ok(lastEntry !== undefined && cache.rendering(last, lastEntry, render) !== undefined, 'the newest entry rendered')
+      const withIt = cache.stats().l1Bytes
+      await cache.invalidateTags([uriTag('/r/new/7')])
       t.equal(cache.hasLocal(last), false)
-      t.equal(cache.stats().l1Bytes, invalidated - entrySize(lastEntry) - 4096, 'the entry and its rendering left')
-      t.equal(cache.rendering(last, lastEntry, render), undefined, 'an entry no longer in L1 is not rendered')
+      t.equal(cache.stats().l1Bytes, withIt - entrySize(lastEntry!) - 4096, 'the entry and its rendering left')
+      t.equal(cache.rendering(last, lastEntry!, render), undefined, 'an entry no longer in L1 is not rendered')
     })
 
     t.test('a rendering that would make its entry larger than an entry may be is not made', async t => {

@@ -128,12 +128,12 @@ export function freshenedHeaders (entry: CacheEntry, notModified: HttpHeaders): 
   return out
 }
 
-/** Bytes this entry occupies in memory, roughly: what the L1 byte bound counts. */
 /** The Age of an entry at `now` (RFC 9111 §4.2.3): seconds since the origin produced it. */
 export function entryAgeSeconds (entry: CacheEntry, now: number): number {
   return Math.max(0, Math.floor((entry.initialAgeMs + now - entry.storedAt) / 1000))
 }
 
+/** Bytes this entry occupies in memory, roughly: what the L1 byte bound counts. */
 export function entrySize (entry: CacheEntry): number {
   let size = entry.body.length + 200
   for (const [name, value] of entry.headers) size += name.length + value.length + 16

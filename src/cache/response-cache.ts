@@ -588,7 +588,6 @@ export class ResponseCache {
     this.l1.set(key, entry, { ttl })
     // set() may have refused it (larger than maxEntrySize): index only what is there.
     if (this.l1.peek(key) !== entry) return
-    this.trimLocal()
     for (const tag of entry.tags) {
       let keys = this.l1Tags.get(tag)
       if (keys === undefined) {
@@ -597,6 +596,8 @@ export class ResponseCache {
       }
       keys.add(key)
     }
+    // Indexed first: should room have to be made, whatever leaves takes its tags along.
+    this.trimLocal()
   }
 
   /** The LRU keeps its entries within L1's bound; this keeps them and their renderings within it. */
