@@ -21,7 +21,7 @@ t.setTimeout(900_000)
 const SCENARIOS: Array<[heading: RegExp, rows: number]> = [
   [/^## Proxy pass-through/, 4],
   [/^## Compose 3 parts/, 8],
-  [/^## Cache hit/, 4],
+  [/^## Cache hit/, 6],
   [/^## Write fan-out/, 6],
   [/^## Cost of protection/, 5],
   [/^## Workers: proxy pass-through/, 2]

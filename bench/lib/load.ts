@@ -82,6 +82,8 @@ export interface BenchTarget {
   readonly url: string
   readonly measured: readonly Running[]
   readonly headers?: Record<string, string>
+  /** Rewrites each request (autocannon setupRequest): a different URL per request, say. */
+  readonly vary?: (request: autocannon.Request) => autocannon.Request
 }
 
 /**
@@ -91,7 +93,7 @@ export interface BenchTarget {
  */
 export async function alternate (targets: readonly BenchTarget[], opts: { rounds: number, durationSec: number, connections: number, warmupSec?: number }): Promise<Map<string, LoadResult>> {
   const run = async (target: BenchTarget, durationSec: number, measured: readonly Running[]): Promise<LoadResult> =>
-    await load({ url: target.url, connections: opts.connections, durationSec, ...(target.headers === undefined ? {} : { headers: target.headers }) }, measured)
+    await load({ url: target.url, connections: opts.connections, durationSec, ...(target.headers === undefined ? {} : { headers: target.headers }), ...(target.vary === undefined ? {} : { vary: target.vary }) }, measured)
   for (const target of targets) await run(target, opts.warmupSec ?? 1, [])
   const runs = new Map<string, LoadResult[]>()
   for (let round = 0; round < opts.rounds; round++) {
