@@ -11,14 +11,16 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parseConfig } from '../src/config/load.js'
 import type { WriteRouteConfig } from '../src/config/types.js'
-import { EmbeddedStore } from '../src/store/embedded-store.js'
 import { compileWriteRoute } from '../src/writes/compiled-route.js'
 import { INTENT_QUEUE } from '../src/writes/intents.js'
 import type { ServiceAnswer } from '../src/writes/owner-call.js'
 import { WriteFlow } from '../src/writes/write-flow.js'
-import { makeOutbox, startDependent, upstreamsFor } from './support/outbox-harness.js'
+import { embeddedKind, makeOutbox, startDependent, upstreamsFor } from './support/outbox-harness.js'
 
 const silent = { info: () => {}, warn: () => {}, error: () => {} }
+const root = await mkdtemp(join(tmpdir(), 'junction-after-commit-'))
+t.teardown(() => rm(root, { recursive: true, force: true }))
+const embedded = embeddedKind(root)
 
 async function setup (t: { teardown: (fn: () => unknown) => void }, ownerStatus: number) {
   const owner = await startDependent(t, () => ({ status: ownerStatus, headers: { etag: '"2"' }, body: JSON.stringify({ id: '7', name: 'x' }) }))
@@ -34,9 +36,7 @@ routes:
         - { service: orders, path: "/customers/{params.id}" }
 `)
   const route = compileWriteRoute(config.routes.find((r): r is WriteRouteConfig => r.kind === 'write')!)
-  const dir = await mkdtemp(join(tmpdir(), 'junction-after-commit-'))
-  const store = await EmbeddedStore.open({ kind: 'embedded', dir, fsync: 'batch' })
-  t.teardown(async () => { await store.close(); await rm(dir, { recursive: true, force: true }) })
+  const store = await embedded.open(t)
   const upstreams = upstreamsFor(t, { users: owner.url, orders: orders.url })
   const outbox = makeOutbox(t, { store, services: upstreams, dependents: ['orders'] })
   const flow = new WriteFlow({ store, intents: store.queue(INTENT_QUEUE), outbox, upstreams, log: silent })
